@@ -1,0 +1,202 @@
+"""Running one claimed job and turning what happened into an outcome.
+
+Nothing here talks to Redis: :func:`execute` calls the handler and returns an
+:class:`Outcome` that the worker records in batches.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import inspect
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from ._context import JobContext, set_current
+from ._handler import JobFunction, Registry
+from ._queue import Queue
+from ._serializer import dumps_json, loads_json
+
+log = logging.getLogger("aioresque.worker")
+
+
+class Kind(enum.StrEnum):
+    """How a job's attempt ended, as settle.lua understands it."""
+
+    COMPLETE = "complete"
+    FAIL = "fail"
+    DEAD = "dead"
+    REQUEUE = "requeue"
+
+
+class StopReason(enum.Enum):
+    """Why the worker cancelled a running job from outside."""
+
+    SHUTDOWN = "shutdown"
+    LEASE_LOST = "lease lost"
+
+
+@dataclass(slots=True)
+class ClaimedJob:
+    """A job this worker holds the lease on."""
+
+    id: str
+    queue: Queue
+    state: dict[str, Any]
+    payload: bytes
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    stop_reason: StopReason | None = None
+
+    @property
+    def attempt(self) -> int:
+        """The attempt number Redis recorded at claim time."""
+        return int(self.state.get("attempts", 1))
+
+    @property
+    def name(self) -> str:
+        """The job name."""
+        return str(self.state.get("name", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The end of one attempt, ready to be settled."""
+
+    job: ClaimedJob
+    kind: Kind
+    value: bytes = b""
+    retry_delay: float = 0.0
+    max_attempts: int = 1
+
+
+def error_record(exc: BaseException | None, message: str, *, kind: str) -> bytes:
+    """The JSON error record stored in the queue's ``errors`` hash."""
+    tb = None
+    if exc is not None:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return dumps_json({"error": message, "kind": kind, "traceback": tb})
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class Runner:
+    """What :func:`execute` needs from the worker."""
+
+    registry: Registry
+    worker_id: str
+    resources: dict[str, Any]
+    limiter: anyio.CapacityLimiter
+    retry_delay: Any  # Callable[[int], float]: seconds before the next attempt
+
+
+async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
+    """Run one claimed job to its outcome.
+
+    Returns None when the worker lost the job's lease while it ran (the job
+    belongs to someone else now, so there is nothing to record).
+    """
+    handler = runner.registry.functions.get(job.name)
+    max_attempts = handler.max_attempts if handler else 1
+    failures_before = int(job.state.get("failures", 0))
+    effective_max = int(job.state.get("max_attempts") or max_attempts)
+
+    def fail(exc: BaseException | None, message: str, kind: str) -> Outcome:
+        delay = runner.retry_delay(failures_before + 1)
+        return Outcome(job, Kind.FAIL, error_record(exc, message, kind=kind), delay, effective_max)
+
+    def dead(exc: BaseException | None, message: str, kind: str) -> Outcome:
+        return Outcome(job, Kind.DEAD, error_record(exc, message, kind=kind), 0.0, effective_max)
+
+    if handler is None:
+        known = ", ".join(sorted(runner.registry.functions)) or "none"
+        log.warning("job %s: unknown job name %r", job.id, job.name)
+        # Retried like a failure: during a rolling deploy a newer worker may know it.
+        return fail(None, f"UnknownJob: no handler named {job.name!r} (this worker has: {known})", "unknown")
+    if not job.payload:
+        return dead(None, "MissingPayload: the job has no payload", "payload")
+    try:
+        args, kwargs = job.queue.decode_payload(job.payload)
+    except Exception as exc:  # noqa: BLE001 - any decoding failure means a bad payload
+        log.warning("job %s: undecodable payload: %s", job.id, exc)
+        return dead(exc, f"BadPayload: {_describe(exc)}", "payload")
+
+    timeout_ms = job.state.get("timeout")
+    timeout = float(timeout_ms) / 1000 if timeout_ms is not None else handler.timeout
+    set_current(JobContext(job.id, job.name, job.queue, job.attempt, runner.worker_id, runner.resources))
+    started = time.perf_counter()
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "job %s %s started (attempt %d)",
+            job.id,
+            job.name,
+            job.attempt,
+            extra={"job_id": job.id, "job_name": job.name, "queue": job.queue.name, "attempt": job.attempt},
+        )
+    error: BaseException | None = None
+    result: Any = None
+    with job.scope:
+        with anyio.move_on_after(timeout) as deadline:
+            try:
+                result = await _call(runner, handler, args, kwargs)
+            except anyio.get_cancelled_exc_class():
+                raise
+            except BaseException as exc:  # noqa: BLE001 - SystemExit & co. fail the job, not the worker
+                error = exc
+    duration = time.perf_counter() - started
+    if job.scope.cancelled_caught or job.stop_reason is not None:
+        if job.stop_reason is StopReason.LEASE_LOST:
+            log.warning("job %s %s stopped: its lease was lost", job.id, job.name)
+            return None
+        log.info("job %s %s interrupted by shutdown; handing it back", job.id, job.name)
+        return Outcome(job, Kind.REQUEUE)
+    extra = {"job_id": job.id, "job_name": job.name, "queue": job.queue.name, "duration": duration}
+    if deadline.cancelled_caught:
+        log.warning("job %s %s timed out after %.3f s", job.id, job.name, duration, extra=extra)
+        return fail(None, f"TimeoutError: the attempt exceeded its timeout of {timeout} s", "timeout")
+    if error is not None:
+        if isinstance(error, TypeError) and not _fits(handler, args, kwargs):
+            log.warning("job %s %s: arguments do not fit the handler: %s", job.id, job.name, error, extra=extra)
+            return dead(error, f"BadArguments: {_describe(error)}", "arguments")
+        log.warning("job %s %s failed: %s", job.id, job.name, _describe(error), extra=extra)
+        return fail(error, _describe(error), "error")
+    try:
+        value = job.queue.serializer.dumps(result)
+    except Exception as exc:  # noqa: BLE001 - reported as the job's failure
+        message = f"SerializationError: the result ({type(result).__name__}) cannot be serialized: {exc}"
+        log.warning("job %s %s: %s", job.id, job.name, message, extra=extra)
+        return dead(exc, message, "result")
+    if log.isEnabledFor(logging.INFO):
+        log.info("job %s %s complete in %.3f s", job.id, job.name, duration, extra=extra)
+    return Outcome(job, Kind.COMPLETE, value, 0.0, effective_max)
+
+
+async def _call(runner: Runner, handler: JobFunction[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if handler.is_async:
+        return await handler.fn(*args, **kwargs)
+    call = functools.partial(handler.fn, *args, **kwargs)
+    # A sync handler cannot be interrupted; on timeout or shutdown it is
+    # abandoned (its thread finishes in the background) and the job moves on.
+    return await anyio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=runner.limiter)
+
+
+def _fits(handler: JobFunction[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    try:
+        inspect.signature(handler.fn).bind(*args, **kwargs)
+    except TypeError:
+        return False
+    return True
+
+
+def parse_state(raw: bytes | str) -> dict[str, Any]:
+    """Parse a state record returned by a claim."""
+    value = loads_json(raw)
+    return value if isinstance(value, dict) else {}

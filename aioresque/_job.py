@@ -1,0 +1,203 @@
+"""``Job``: a handle on one job id in one queue."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from . import _scripts
+from ._errors import (
+    JobCancelled,
+    JobDead,
+    JobFailed,
+    JobNotFound,
+    ResultTimeout,
+    translate,
+)
+from ._serializer import loads_json
+from ._status import JobInfo, JobStatus, ms_to_datetime
+
+if TYPE_CHECKING:
+    from ._queue import Queue
+
+
+class Job:
+    """A handle on one job. Creating it does not touch Redis.
+
+    Get one from ``Queue.enqueue`` or ``Queue.job(job_id)``.
+    """
+
+    __slots__ = ("id", "queue")
+
+    def __init__(self, queue: Queue, job_id: str) -> None:
+        self.queue = queue
+        self.id = job_id
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id!r} queue={self.queue.name!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Job):
+            return NotImplemented
+        return (self.id, self.queue.name, self.queue.prefix) == (
+            other.id,
+            other.queue.name,
+            other.queue.prefix,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.queue.name, self.queue.prefix))
+
+    async def _state(self) -> dict[str, Any] | None:
+        async with translate():
+            raw = await self.queue.redis.hget(self.queue.keys.state, self.id)
+        return None if raw is None else _parse_state(raw)
+
+    async def status(self) -> JobStatus:
+        """Return the job's current status (``NOT_FOUND`` if it has no record)."""
+        state = await self._state()
+        if state is None:
+            return JobStatus.NOT_FOUND
+        return _status_of(state)
+
+    async def info(self) -> JobInfo:
+        """Return everything recorded about the job.
+
+        Raises:
+            JobNotFound: the job has no record (never enqueued, or expired).
+        """
+        keys = self.queue.keys
+        async with translate():
+            pipe = self.queue.redis.pipeline(transaction=False)
+            pipe.hget(keys.state, self.id)
+            pipe.hget(keys.jobs, self.id)
+            pipe.hget(keys.results, self.id)
+            pipe.hget(keys.errors, self.id)
+            raw_state, payload, result, error = await pipe.execute()
+        if raw_state is None:
+            raise JobNotFound(f"no job {self.id!r} in queue {self.queue.name!r}")
+        state = _parse_state(raw_state)
+        args: tuple[Any, ...] = ()
+        kwargs: dict[str, Any] = {}
+        payload_error = None
+        if payload is not None:
+            try:
+                args, kwargs = self.queue.decode_payload(payload)
+            except Exception as exc:  # noqa: BLE001 - a bad payload is reported, not raised
+                payload_error = f"{type(exc).__name__}: {exc}"
+        value = None
+        if result is not None:
+            try:
+                value = self.queue.serializer.loads(result)
+            except Exception as exc:  # noqa: BLE001 - reported like a bad payload
+                payload_error = f"result: {type(exc).__name__}: {exc}"
+        err = _parse_error(error)
+        timeout_ms = state.get("timeout")
+        return JobInfo(
+            id=self.id,
+            queue=self.queue.name,
+            name=str(state.get("name", "")),
+            status=_status_of(state),
+            args=args,
+            kwargs=kwargs,
+            attempts=int(state.get("attempts", 0)),
+            failures=int(state.get("failures", 0)),
+            lost=int(state.get("lost", 0)),
+            max_attempts=None if state.get("max_attempts") is None else int(state["max_attempts"]),
+            timeout=None if timeout_ms is None else float(timeout_ms) / 1000,
+            enqueued_at=ms_to_datetime(state.get("enqueued_at")),
+            started_at=ms_to_datetime(state.get("started_at")),
+            finished_at=ms_to_datetime(state.get("finished_at")),
+            due_at=ms_to_datetime(state.get("due_at")),
+            worker=state.get("worker"),
+            result=value,
+            error=err.get("error") or state.get("reason"),
+            traceback=err.get("traceback"),
+            payload_error=payload_error,
+        )
+
+    async def result(self, timeout: float | None = None) -> Any:
+        """Wait for the job to finish and return its handler's return value.
+
+        Waiting does not poll: the caller blocks on a per-job Redis list that
+        the finishing script pushes to, registered atomically with the
+        status check so the wake-up cannot be missed.
+
+        Args:
+            timeout: seconds to wait; None waits as long as it takes.
+
+        Raises:
+            ResultTimeout: the job did not finish within ``timeout``.
+            JobFailed: the handler failed on its last attempt.
+            JobDead: the job could not be run (the error says why).
+            JobCancelled: the job was cancelled.
+            JobNotFound: there is no such job.
+        """
+        keys = self.queue.keys
+        redis = self.queue.redis
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            async with translate():
+                raw = await _scripts.run(redis, "watch", [keys.state, keys.watched], [self.id])
+            if raw in (b"", ""):
+                raise JobNotFound(f"no job {self.id!r} in queue {self.queue.name!r}")
+            state = _parse_state(raw)
+            if _status_of(state).finished:
+                return await self._outcome(state)
+            if deadline is None:
+                block = 0.0
+            else:
+                block = deadline - time.monotonic()
+                if block <= 0:
+                    raise ResultTimeout(f"job {self.id} did not finish within {timeout} s")
+            notify = keys.notify(self.id)
+            async with translate():
+                # Same list as source and destination: the element stays, so
+                # every waiter (and any later one) is woken.
+                await redis.blmove(notify, notify, block, "RIGHT", "LEFT")  # type: ignore[arg-type]  # seconds may be fractional
+
+    async def _outcome(self, state: dict[str, Any]) -> Any:
+        status = _status_of(state)
+        keys = self.queue.keys
+        if status is JobStatus.COMPLETE:
+            async with translate():
+                data = await self.queue.redis.hget(keys.results, self.id)
+            return None if data is None else self.queue.serializer.loads(_as_bytes(data))
+        async with translate():
+            err = _parse_error(await self.queue.redis.hget(keys.errors, self.id))
+        text = err.get("error") or state.get("reason") or status.value
+        tb = err.get("traceback")
+        if status is JobStatus.FAILED:
+            raise JobFailed(self.id, text, tb)
+        if status is JobStatus.CANCELLED:
+            raise JobCancelled(self.id, text, tb)
+        raise JobDead(self.id, text, tb)
+
+
+def _parse_state(raw: bytes | str) -> dict[str, Any]:
+    try:
+        state = loads_json(raw)
+    except ValueError:
+        return {"status": "dead", "reason": "corrupt state record"}
+    return state if isinstance(state, dict) else {"status": "dead", "reason": "corrupt state record"}
+
+
+def _status_of(state: dict[str, Any]) -> JobStatus:
+    try:
+        return JobStatus(str(state.get("status")))
+    except ValueError:
+        return JobStatus.DEAD
+
+
+def _parse_error(raw: bytes | str | None) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    try:
+        value = loads_json(raw)
+    except ValueError:
+        return {"error": "unreadable error record"}
+    return value if isinstance(value, dict) else {}
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value

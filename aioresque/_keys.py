@@ -1,0 +1,130 @@
+"""Every Redis key aioresque uses, spelled once.
+
+All keys of one queue share the hash tag ``{<queue>}`` so that every Lua
+script touches a single cluster slot::
+
+    <prefix>:{<queue>}:queue       LIST   ids waiting to run (LPUSH in, RPOP out)
+    <prefix>:{<queue>}:scheduled   ZSET   id -> due time (ms, Redis clock)
+    <prefix>:{<queue>}:active      ZSET   id -> lease deadline (ms, Redis clock)
+    <prefix>:{<queue>}:done        ZSET   id -> finish time, completed jobs kept
+    <prefix>:{<queue>}:dead        ZSET   id -> finish time, the dead set
+    <prefix>:{<queue>}:jobs        HASH   id -> payload bytes (the serializer's)
+    <prefix>:{<queue>}:state       HASH   id -> JSON state record (Lua-owned)
+    <prefix>:{<queue>}:results     HASH   id -> serialized return value
+    <prefix>:{<queue>}:errors      HASH   id -> JSON error record
+    <prefix>:{<queue>}:marker      ZSET   wake-up marker idle workers block on
+    <prefix>:{<queue>}:stats       HASH   counters (enqueued, completed, ...)
+    <prefix>:{<queue>}:watched     SET    ids someone waits on
+    <prefix>:{<queue>}:notify:<id> LIST   wake-up for result() waiters
+
+Keys that belong to no queue live under their own tags::
+
+    <prefix>:{meta}:queues         SET    every queue name ever enqueued to
+
+``tests/test_keys.py`` fails if a key literal appears in any other module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "aioresque"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The names of every key that belongs to one queue."""
+
+    prefix: str
+    queue_name: str
+
+    @property
+    def tag(self) -> str:
+        """The key stem with the queue's hash tag, e.g. ``aioresque:{default}``."""
+        return f"{self.prefix}:{{{self.queue_name}}}"
+
+    @property
+    def queue(self) -> str:
+        """LIST of job ids waiting to be claimed."""
+        return f"{self.tag}:queue"
+
+    @property
+    def scheduled(self) -> str:
+        """ZSET of delayed and backing-off job ids, scored by due time."""
+        return f"{self.tag}:scheduled"
+
+    @property
+    def active(self) -> str:
+        """ZSET of in-flight job ids, scored by lease deadline."""
+        return f"{self.tag}:active"
+
+    @property
+    def done(self) -> str:
+        """ZSET of completed job ids, scored by finish time."""
+        return f"{self.tag}:done"
+
+    @property
+    def dead(self) -> str:
+        """ZSET of dead job ids, scored by the time they died."""
+        return f"{self.tag}:dead"
+
+    @property
+    def jobs(self) -> str:
+        """HASH of job id to payload."""
+        return f"{self.tag}:jobs"
+
+    @property
+    def state(self) -> str:
+        """HASH of job id to the JSON state record the scripts maintain."""
+        return f"{self.tag}:state"
+
+    @property
+    def results(self) -> str:
+        """HASH of job id to serialized return value."""
+        return f"{self.tag}:results"
+
+    @property
+    def errors(self) -> str:
+        """HASH of job id to JSON error record."""
+        return f"{self.tag}:errors"
+
+    @property
+    def marker(self) -> str:
+        """ZSET idle workers block on with BZPOPMIN."""
+        return f"{self.tag}:marker"
+
+    @property
+    def stats(self) -> str:
+        """HASH of counters."""
+        return f"{self.tag}:stats"
+
+    @property
+    def watched(self) -> str:
+        """SET of job ids that a ``result()`` caller waits on."""
+        return f"{self.tag}:watched"
+
+    def notify(self, job_id: str) -> str:
+        """LIST that wakes ``result()`` callers of one job."""
+        return f"{self.tag}:notify:{job_id}"
+
+    def all_fixed(self) -> tuple[str, ...]:
+        """Every key of the queue that does not depend on a job id."""
+        return (
+            self.queue,
+            self.scheduled,
+            self.active,
+            self.done,
+            self.dead,
+            self.jobs,
+            self.state,
+            self.results,
+            self.errors,
+            self.marker,
+            self.stats,
+            self.watched,
+        )
+
+
+def queue_registry(prefix: str) -> str:
+    """SET of every queue name that has been enqueued to."""
+    return f"{prefix}:{{meta}}:queues"

@@ -1,0 +1,566 @@
+"""``Worker``: claims jobs, runs many at once on one event loop, records outcomes.
+
+The worker runs four kinds of task in one task group:
+
+* the **claim loop** asks Redis for as many jobs as there are free slots,
+  queue by queue in priority order, and blocks on the queues' wake-up
+  markers (BZPOPMIN) when they are all empty, with a timeout that ends when
+  the next scheduled job falls due or the next lease expires;
+* one **job task** per claimed job (see :mod:`aioresque._execution`);
+* the **flusher** records finished jobs' outcomes in one script call per
+  queue, and in the same call claims replacement jobs from the top queue;
+* the **heartbeat** extends the leases of every job in flight, one call per
+  queue, and cancels a job whose lease Redis says it lost.
+
+Invariant: ``_free`` slots + jobs in ``_running`` + slots reserved by a
+claim in flight == ``concurrency``. A slot is released when its job's
+outcome is recorded (or found to need no recording), not when the handler
+returns, so the flusher can reuse it in the same round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import ModuleType, TracebackType
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from . import _scripts
+from ._errors import ConfigurationError
+from ._execution import ClaimedJob, Kind, Outcome, Runner, StopReason, execute, parse_state
+from ._handler import JobFunction, Registry, WorkerHook
+from ._keys import DEFAULT_PREFIX
+from ._queue import DEFAULT_URL, MAX_CONNECTIONS, Queue, Retention
+from ._retry import Backoff
+from ._serializer import Serializer
+
+log = logging.getLogger("aioresque.worker")
+
+IDLE_WAIT_CAP = 5.0
+"""Longest a blocking wait lasts (seconds): bounds idle traffic to ~0.2 commands/s."""
+RECONNECT_BACKOFF = (0.1, 5.0)
+"""First and longest pause between tries while Redis is unreachable (seconds)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatistics:
+    """A snapshot of one worker's counters."""
+
+    id: str
+    queues: tuple[str, ...]
+    concurrency: int
+    running: int
+    claimed: int
+    completed: int
+    failed: int
+    requeued: int
+    lost: int
+    refused: int
+    started_at: float | None
+    """Unix time the worker started running, or None before it starts."""
+
+
+class Worker:
+    """Runs jobs from one or more queues, many at once.
+
+    Use it from the command line (``python -m aioresque worker app.jobs``),
+    with ``await worker.run()``, or in the background of an async app::
+
+        async with Worker(queue, app.jobs):
+            ...  # jobs run while the block runs; leaving it stops gracefully
+
+    Args:
+        redis: a URL, a ``redis.asyncio`` client, or a :class:`Queue` whose
+            client, prefix, serializer and retention the worker shares.
+        functions: a jobs module, a :class:`Registry`, or an iterable of
+            ``@job`` handlers and hooks.
+        queues: queue names in strict priority order, or ``["*"]`` for every
+            queue that has been enqueued to (alphabetical).
+        concurrency: most jobs in flight at once (default 10).
+        lease: seconds a claim holds a job without a heartbeat (default 30);
+            a job held by a vanished worker is run again after about this long.
+        grace: seconds ``stop()`` waits for running jobs before cancelling
+            them and handing them back to their queue (default 25).
+        burst: exit once the queues are empty and nothing runs.
+        max_lost: times a job may be lost with its worker before it is dead.
+        backoff: retry delays after a failed attempt.
+        prefix, serializer, retention: as for :class:`Queue`, when ``redis``
+            is not a Queue.
+    """
+
+    def __init__(
+        self,
+        redis: str | Redis | Queue = DEFAULT_URL,
+        functions: ModuleType | Registry | Iterable[JobFunction[Any, Any] | WorkerHook] = (),
+        *,
+        queues: Sequence[str] = ("default",),
+        concurrency: int = 10,
+        lease: float = 30.0,
+        grace: float = 25.0,
+        burst: bool = False,
+        max_lost: int = 3,
+        backoff: Backoff | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        serializer: Serializer | None = None,
+        retention: Retention | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
+        if lease < 0.5:
+            raise ConfigurationError(f"lease must be at least 0.5 s, got {lease}")
+        if grace < 0:
+            raise ConfigurationError(f"grace must not be negative, got {grace}")
+        if max_lost < 1:
+            raise ConfigurationError(f"max_lost must be at least 1, got {max_lost}")
+        if not queues:
+            raise ConfigurationError("a worker needs at least one queue")
+        self._owns_client = False
+        if isinstance(redis, Queue):
+            base = redis
+        else:
+            client = Redis.from_url(redis, max_connections=MAX_CONNECTIONS) if isinstance(redis, str) else redis
+            self._owns_client = isinstance(redis, str)
+            base = Queue(client, "default", prefix=prefix, serializer=serializer, retention=retention)
+        self._base = base
+        if isinstance(functions, Registry):
+            self.registry = functions
+        elif isinstance(functions, ModuleType):
+            self.registry = Registry.from_module(functions)
+        else:
+            self.registry = Registry.build(functions)
+        self._wildcard = list(queues) == ["*"]
+        if not self._wildcard and "*" in queues:
+            raise ConfigurationError("'*' cannot be combined with queue names")
+        self._queues: list[Queue] = [] if self._wildcard else [base.sibling(q) for q in queues]
+        self.concurrency = concurrency
+        self.lease = lease
+        self.grace = grace
+        self.burst = burst
+        self.max_lost = max_lost
+        self.backoff = backoff or Backoff()
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.resources: dict[str, Any] = {}
+
+        self._free = concurrency
+        self._running: dict[str, ClaimedJob] = {}
+        self._outcomes: list[Outcome] = []
+        # Auto-reset wake-ups, one per waiting loop: set when slots free up,
+        # outcomes arrive or the worker is told to stop, pause or resume.
+        self._claimer_wake = anyio.Event()
+        self._flusher_wake = anyio.Event()
+        self._stopping = False
+        self._stopped = anyio.Event()
+        self._paused = False
+        self._claim_scope: anyio.CancelScope | None = None
+        self._top_has_work = True
+        self._counters = dict.fromkeys(("claimed", "completed", "failed", "requeued", "lost", "refused"), 0)
+        self._started_at: float | None = None
+        self._task_group: TaskGroup | None = None
+        self._tg_cm: Any = None
+        self._outage = False
+        self._runner: Runner | None = None
+        self._jobs: TaskGroup | None = None
+
+    def __repr__(self) -> str:
+        names = ",".join(self.queue_names) or "*"
+        return f"<Worker {self.id} queues={names} running={len(self._running)}/{self.concurrency}>"
+
+    @property
+    def queue_names(self) -> tuple[str, ...]:
+        """The queues served, in priority order (resolved names for ``*``)."""
+        return tuple(q.name for q in self._queues)
+
+    def statistics(self) -> WorkerStatistics:
+        """A snapshot of the worker's counters (no Redis call)."""
+        c = self._counters
+        return WorkerStatistics(
+            self.id,
+            self.queue_names,
+            self.concurrency,
+            len(self._running),
+            c["claimed"],
+            c["completed"],
+            c["failed"],
+            c["requeued"],
+            c["lost"],
+            c["refused"],
+            self._started_at,
+        )
+
+    # -- control -------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop claiming and shut down gracefully (see ``grace``). Idempotent."""
+        if not self._stopping:
+            log.info("worker %s stopping (grace %.1f s)", self.id, self.grace)
+        self._stopping = True
+        self._interrupt_claim()
+        self._signal()
+
+    def pause(self) -> None:
+        """Stop claiming new jobs; running jobs go on."""
+        self._paused = True
+        self._interrupt_claim()
+
+    def resume(self) -> None:
+        """Claim jobs again after :meth:`pause`."""
+        self._paused = False
+        self._signal()
+
+    async def __aenter__(self) -> Worker:
+        self._tg_cm = anyio.create_task_group()
+        self._task_group = await self._tg_cm.__aenter__()
+        self._task_group.start_soon(self.run)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        try:
+            await self._tg_cm.__aexit__(exc_type, exc, tb)
+        finally:
+            self._task_group = None
+
+    async def run(self) -> None:
+        """Run until :meth:`stop` (or, in burst mode, until the queues are empty).
+
+        Startup hooks run first; shutdown hooks run after the last job.
+        """
+        self._started_at = time.time()
+        for hook in self.registry.startup:
+            await hook(self.resources)
+        try:
+            await self._resolve_queues()
+            log.info(
+                "worker %s serving %s (concurrency %d, lease %.1f s)",
+                self.id,
+                ",".join(self.queue_names) or "*",
+                self.concurrency,
+                self.lease,
+            )
+            self._runner = Runner(
+                self.registry, self.id, self.resources, anyio.CapacityLimiter(self.concurrency), self.backoff.delay
+            )
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._flusher)
+                tg.start_soon(self._heartbeat)
+                async with anyio.create_task_group() as jobs:
+                    self._jobs = jobs
+                    await self._claim_loop()
+                    await self._drain()
+                self._jobs = None
+                # Every job task has ended and queued its outcome; the flusher
+                # records the last ones and returns.
+                self._stopped.set()
+                self._signal()
+        finally:
+            with anyio.CancelScope(shield=True):
+                for hook in self.registry.shutdown:
+                    try:
+                        await hook(self.resources)
+                    except Exception:
+                        log.exception("shutdown hook %s failed", hook.fn)
+                if self._owns_client:
+                    await self._base.redis.aclose()
+            log.info("worker %s stopped", self.id)
+
+    # -- claiming ------------------------------------------------------------
+
+    def _signal(self) -> None:
+        self._claimer_wake.set()
+        self._flusher_wake.set()
+
+    async def _wait_changed(self) -> None:
+        """Wait for a change, as the claim loop (or the drain after it)."""
+        await self._claimer_wake.wait()
+        self._claimer_wake = anyio.Event()
+
+    async def _wait_outcomes(self) -> None:
+        await self._flusher_wake.wait()
+        self._flusher_wake = anyio.Event()
+
+    def _interrupt_claim(self) -> None:
+        if self._claim_scope is not None:
+            self._claim_scope.cancel()
+
+    async def _resolve_queues(self) -> None:
+        if self._wildcard:
+            names = await self._redis_call(self._base.known_queues)
+            self._queues = [self._base.sibling(n) for n in names]
+
+    def _start(self, queue: Queue, reply: Any) -> int:
+        """Start tasks for the jobs in a claim reply; returns how many.
+
+        Jobs that arrive after shutdown began are handed straight back.
+        """
+        dropped, items = reply[2], reply[3]
+        for job_id in dropped:
+            log.warning("queue %s: dropped job id %r with no record", queue.name, _text(job_id))
+        count = len(items) // 3
+        for i in range(count):
+            job_id = _text(items[3 * i])
+            job = ClaimedJob(job_id, queue, parse_state(items[3 * i + 1]), _bytes(items[3 * i + 2]))
+            self._running[job_id] = job
+            if self._stopping or self._jobs is None:
+                self._outcomes.append(Outcome(job, Kind.REQUEUE))
+            else:
+                self._jobs.start_soon(self._run_job, job)
+        self._counters["claimed"] += count
+        return count
+
+    async def _claim_loop(self) -> None:
+        lease_ms = int(self.lease * 1000)
+        while not self._stopping:
+            if self._paused or self._free == 0:
+                await self._wait_changed()
+                continue
+            got = 0
+            next_wake: float | None = None
+            now_ms = 0.0
+            self._claim_scope = anyio.CancelScope()
+            with self._claim_scope:
+                for index, queue in enumerate(self._queues):
+                    if self._free == 0:
+                        break
+                    n = self._free
+                    self._free -= n  # reserved while the claim is in flight
+                    k = queue.keys
+                    try:
+                        reply = await self._redis_call(
+                            _scripts.run,
+                            queue.redis,
+                            "claim",
+                            [k.queue, k.scheduled, k.active, k.jobs, k.state, k.marker, k.dead, k.stats],
+                            [self.id, n, lease_ms, self.max_lost],
+                        )
+                    finally:
+                        self._free += n
+                    started = self._start(queue, reply)
+                    self._free -= started
+                    got += started
+                    if index == 0:
+                        self._top_has_work = started == n
+                    now_ms = float(reply[0])
+                    if reply[1] not in (b"", ""):
+                        wake = float(reply[1])
+                        next_wake = wake if next_wake is None else min(next_wake, wake)
+            self._claim_scope = None
+            if got or self._stopping or self._paused:
+                continue
+            if self.burst:
+                if not self._running and not self._outcomes:
+                    log.info("worker %s: queues empty, burst done", self.id)
+                    self._stopping = True
+                    break
+                await self._wait_changed()
+                continue
+            await self._idle_wait(next_wake, now_ms)
+            await self._resolve_queues()
+
+    async def _idle_wait(self, next_wake: float | None, now_ms: float) -> None:
+        """Block until an enqueue touches a marker, or something falls due."""
+        wait = IDLE_WAIT_CAP
+        if next_wake is not None:
+            wait = min(wait, max(0.001, (next_wake - now_ms) / 1000))
+        if not self._queues:
+            await anyio.sleep(wait)
+            return
+        self._claim_scope = anyio.CancelScope()
+        with self._claim_scope:
+            markers = [q.keys.marker for q in self._queues]
+            # One BZPOPMIN across all markers on one node; a cluster client
+            # would need one wait per queue (different slots).
+            await self._redis_call(self._base.redis.bzpopmin, markers, wait)
+        self._claim_scope = None
+        self._top_has_work = True
+
+    async def _drain(self) -> None:
+        """After claiming stops: wait out the grace period, then cancel what runs."""
+        if not self._running:
+            return
+        log.info("worker %s waiting up to %.1f s for %d job(s)", self.id, self.grace, len(self._running))
+        with anyio.move_on_after(self.grace):
+            while self._running:
+                await self._wait_changed()
+        for job in list(self._running.values()):
+            if job.stop_reason is None:
+                job.stop_reason = StopReason.SHUTDOWN
+                job.scope.cancel()
+
+    async def _run_job(self, job: ClaimedJob) -> None:
+        assert self._runner is not None
+        outcome = await execute(self._runner, job)
+        if outcome is None:
+            self._release(job)
+            self._counters["lost"] += 1
+            return
+        self._outcomes.append(outcome)
+        self._signal()
+
+    def _release(self, job: ClaimedJob) -> None:
+        if self._running.pop(job.id, None) is not None:
+            self._free += 1
+        self._signal()
+
+    # -- recording outcomes ----------------------------------------------------
+
+    async def _flusher(self) -> None:
+        lease_ms = int(self.lease * 1000)
+        while True:
+            if not self._outcomes:
+                if self._stopped.is_set():
+                    return
+                await self._wait_outcomes()
+                continue
+            batch, self._outcomes = self._outcomes, []
+            by_queue: dict[str, list[Outcome]] = {}
+            for outcome in batch:
+                by_queue.setdefault(outcome.job.queue.name, []).append(outcome)
+            top = self._queues[0].name if self._queues else None
+            calls = []
+            reserved: list[int] = []
+            for name, outcomes in by_queue.items():
+                queue = outcomes[0].job.queue
+                n = 0
+                if name == top and self._top_has_work and not (self._stopping or self._paused):
+                    # The slots these outcomes free are reused in the same round trip.
+                    n = self._free + len(outcomes)
+                    self._free = 0
+                reserved.append(n)
+                calls.append(("settle", _settle_keys(queue, outcomes), self._settle_args(queue, outcomes, n, lease_ms)))
+            replies = await self._redis_call(_scripts.run_many, self._base.redis, calls)
+            for outcomes, n, reply in zip(by_queue.values(), reserved, replies, strict=True):
+                self._after_settle(outcomes, n, reply)
+
+    def _settle_args(self, queue: Queue, outcomes: list[Outcome], claim_n: int, lease_ms: int) -> list[Any]:
+        r = queue.retention
+        args: list[Any] = [
+            self.id,
+            lease_ms,
+            self.max_lost,
+            claim_n,
+            int(r.completed_ttl * 1000),
+            r.completed_max,
+            int(r.dead_ttl * 1000),
+            r.dead_max,
+            len(outcomes),
+        ]
+        for o in outcomes:
+            args += [o.job.id, o.job.attempt, o.kind.value, o.value, int(o.retry_delay * 1000), o.max_attempts]
+        return args
+
+    def _after_settle(self, outcomes: list[Outcome], claim_n: int, reply: Any) -> None:
+        if isinstance(reply, Exception):
+            # Not recorded: the leases will expire and the jobs will be
+            # recovered and run again (at-least-once).
+            log.error("recording %d outcome(s) failed: %s", len(outcomes), reply)
+            self._free += claim_n - len(outcomes) if claim_n else 0
+            for o in outcomes:
+                self._release(o.job)
+            return
+        for o, code in zip(outcomes, reply[0], strict=True):
+            if _text(code) == "ok":
+                self._counters[_COUNTER[o.kind]] += 1
+            else:
+                self._counters["refused"] += 1
+                log.warning("job %s: outcome refused, the lease was no longer held", o.job.id)
+            self._running.pop(o.job.id, None)
+        if claim_n:
+            started = self._start(outcomes[0].job.queue, reply[1:])
+            self._free += claim_n - started
+            self._top_has_work = started == claim_n
+        else:
+            self._free += len(outcomes)
+        self._signal()
+
+    # -- leases ----------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        lease_ms = int(self.lease * 1000)
+        while not self._stopped.is_set():
+            with anyio.move_on_after(self.lease / 3):
+                await self._stopped.wait()
+            by_queue: dict[str, list[ClaimedJob]] = {}
+            for job in self._running.values():
+                by_queue.setdefault(job.queue.name, []).append(job)
+            if not by_queue:
+                continue
+            calls = []
+            for jobs in by_queue.values():
+                k = jobs[0].queue.keys
+                calls.append(("extend", [k.active, k.state], [self.id, lease_ms, *(j.id for j in jobs)]))
+            replies = await self._redis_call(_scripts.run_many, self._base.redis, calls)
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    log.error("extending leases failed: %s", reply)
+                    continue
+                for job_id in map(_text, reply):
+                    lost = self._running.get(job_id)
+                    if lost is not None and lost.stop_reason is None:
+                        log.warning("job %s: lease lost (recovered elsewhere); cancelling it", job_id)
+                        lost.stop_reason = StopReason.LEASE_LOST
+                        lost.scope.cancel()
+
+    # -- Redis outages -----------------------------------------------------------
+
+    async def _redis_call(self, fn: Any, *args: Any) -> Any:
+        """Call ``fn(*args)``, retrying with backoff while Redis is unreachable.
+
+        An outage is logged once when it starts and once when it ends.
+        """
+        pause = RECONNECT_BACKOFF[0]
+        while True:
+            try:
+                result = await fn(*args)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                if not self._outage:
+                    self._outage = True
+                    log.error("Redis unreachable (%s); retrying with backoff", exc)
+                await anyio.sleep(pause)
+                pause = min(pause * 2, RECONNECT_BACKOFF[1])
+                continue
+            except RedisError as exc:
+                if "LOADING" in str(exc) or "BUSY" in str(exc):
+                    await anyio.sleep(pause)
+                    pause = min(pause * 2, RECONNECT_BACKOFF[1])
+                    continue
+                raise
+            if self._outage:
+                self._outage = False
+                log.warning("Redis reachable again; resuming")
+            return result
+
+
+_COUNTER = {Kind.COMPLETE: "completed", Kind.FAIL: "failed", Kind.DEAD: "failed", Kind.REQUEUE: "requeued"}
+
+
+def _settle_keys(queue: Queue, outcomes: list[Outcome]) -> list[str]:
+    k = queue.keys
+    keys = [k.queue, k.scheduled, k.active, k.jobs, k.state, k.marker, k.dead, k.stats]
+    keys += [k.results, k.errors, k.done, k.watched]
+    keys += [k.notify(o.job.id) for o in outcomes]
+    return keys
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value

@@ -1,0 +1,27 @@
+-- extend: renew the leases of a worker's in-flight jobs on one queue.
+--
+-- KEYS: 1 active, 2 state
+-- ARGV: 1 worker id, 2 lease (ms), 3.. job ids
+-- Returns: the ids whose lease this worker no longer holds.
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local deadline = now + tonumber(ARGV[2])
+local lost = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local held = false
+  if redis.call('ZSCORE', KEYS[1], id) then
+    local raw = redis.call('HGET', KEYS[2], id)
+    if raw then
+      local ok, st = pcall(cjson.decode, raw)
+      held = ok and type(st) == 'table' and st.status == 'active' and st.worker == ARGV[1]
+    end
+  end
+  if held then
+    redis.call('ZADD', KEYS[1], deadline, id)
+  else
+    lost[#lost + 1] = id
+  end
+end
+return lost

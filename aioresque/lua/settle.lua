@@ -1,0 +1,133 @@
+-- settle: record the outcomes of finished jobs, then optionally claim more.
+--
+-- Each outcome is accepted only while the worker still holds the job's lease
+-- (state says active, owned by this worker, same attempt, and the job is in
+-- the active set); otherwise it is refused and counted, never applied twice.
+--
+-- Outcome kinds:
+--   complete  value = serialized result; job goes to the done set.
+--   fail      value = error JSON; retried after delay while failures <
+--             max attempts, else the job goes to the dead set as 'failed'.
+--   dead      value = error JSON; the job goes to the dead set at once.
+--   requeue   the job goes back to the head of its queue and the attempt it
+--             used is given back (graceful shutdown).
+--
+-- Afterwards, finished records older than the retention age or beyond the
+-- retention count are pruned, a bounded number per call.
+--
+-- KEYS: 1 queue, 2 scheduled, 3 active, 4 jobs, 5 state, 6 marker, 7 dead,
+--       8 stats, 9 results, 10 errors, 11 done, 12 watched,
+--       13.. one notify key per outcome, in order
+-- ARGV: 1 worker id, 2 lease (ms), 3 max lost, 4 claim n,
+--       5 done ttl (ms), 6 done max, 7 dead ttl (ms), 8 dead max,
+--       9 outcome count, then per outcome 6 values:
+--       id, attempt, kind, value, retry delay (ms),
+--       max attempts (the handler's, used when the job did not set its own)
+-- Returns: {{'ok' | 'refused' per outcome}, now, next wake, dropped, items}
+--          (the last three as in claim.lua; empty when claim n is 0)
+
+-- @include _take.lua
+
+local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], jobs = KEYS[4],
+           state = KEYS[5], marker = KEYS[6], dead = KEYS[7], stats = KEYS[8],
+           results = KEYS[9], errors = KEYS[10], done = KEYS[11], watched = KEYS[12]}
+local worker = ARGV[1]
+local now = now_ms()
+local count = tonumber(ARGV[9])
+local codes = {}
+local woke = false
+
+local function notify(i, id)
+  if redis.call('SREM', K.watched, id) == 1 then
+    local key = KEYS[12 + i]
+    redis.call('LPUSH', key, '1')
+    redis.call('PEXPIRE', key, 60000)
+  end
+end
+
+for i = 1, count do
+  local b = 10 + (i - 1) * 6
+  local id, attempt, kind, value = ARGV[b], tonumber(ARGV[b + 1]), ARGV[b + 2], ARGV[b + 3]
+  local st = load_state(K, id)
+  if st == nil or st.status ~= 'active' or st.worker ~= worker or st.attempts ~= attempt
+      or redis.call('ZSCORE', K.active, id) == false then
+    codes[i] = 'refused'
+    redis.call('HINCRBY', K.stats, 'refused', 1)
+    if st ~= nil then
+      st.refused = (st.refused or 0) + 1
+      save_state(K, id, st)
+    end
+  else
+    codes[i] = 'ok'
+    redis.call('ZREM', K.active, id)
+    st.worker = nil
+    if kind == 'complete' then
+      st.status = 'complete'
+      st.finished_at = now
+      redis.call('HSET', K.results, id, value)
+      redis.call('ZADD', K.done, now, id)
+      redis.call('HINCRBY', K.stats, 'completed', 1)
+      notify(i, id)
+    elseif kind == 'fail' then
+      st.failures = (st.failures or 0) + 1
+      redis.call('HSET', K.errors, id, value)
+      redis.call('HINCRBY', K.stats, 'failed', 1)
+      if st.failures < (st.max_attempts or tonumber(ARGV[b + 5])) then
+        local due = now + tonumber(ARGV[b + 4])
+        st.status = 'retrying'
+        st.due_at = due
+        redis.call('ZADD', K.scheduled, due, id)
+        redis.call('HINCRBY', K.stats, 'retried', 1)
+        woke = true
+      else
+        st.status = 'failed'
+        st.finished_at = now
+        redis.call('ZADD', K.dead, now, id)
+        redis.call('HINCRBY', K.stats, 'dead', 1)
+        notify(i, id)
+      end
+    elseif kind == 'dead' then
+      st.status = 'dead'
+      st.finished_at = now
+      redis.call('HSET', K.errors, id, value)
+      redis.call('ZADD', K.dead, now, id)
+      redis.call('HINCRBY', K.stats, 'dead', 1)
+      notify(i, id)
+    else -- requeue
+      st.status = 'queued'
+      st.attempts = st.attempts - 1
+      st.started_at = nil
+      redis.call('RPUSH', K.queue, id)
+      woke = true
+    end
+    save_state(K, id, st)
+  end
+end
+if woke then wake(K) end
+
+-- Retention: drop the oldest finished records past their age or count.
+local function prune(set, ttl, max)
+  local ids = redis.call('ZRANGEBYSCORE', set, '-inf', now - ttl, 'LIMIT', 0, 100)
+  local over = redis.call('ZCARD', set) - #ids - max
+  if over > 0 then
+    local more = redis.call('ZRANGE', set, #ids, #ids + math.min(over, 100) - 1)
+    for _, id in ipairs(more) do ids[#ids + 1] = id end
+  end
+  for _, id in ipairs(ids) do
+    redis.call('ZREM', set, id)
+    redis.call('HDEL', K.jobs, id)
+    redis.call('HDEL', K.state, id)
+    redis.call('HDEL', K.results, id)
+    redis.call('HDEL', K.errors, id)
+    redis.call('SREM', K.watched, id)
+  end
+end
+prune(K.done, tonumber(ARGV[5]), tonumber(ARGV[6]))
+prune(K.dead, tonumber(ARGV[7]), tonumber(ARGV[8]))
+
+local n = tonumber(ARGV[4])
+if n > 0 then
+  local taken = take(K, now, worker, n, tonumber(ARGV[2]), tonumber(ARGV[3]))
+  return {codes, taken[1], taken[2], taken[3], taken[4]}
+end
+return {codes, now, '', {}, {}}
