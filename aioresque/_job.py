@@ -50,7 +50,7 @@ class Job:
 
     async def _state(self) -> dict[str, Any] | None:
         async with translate():
-            raw = await self.queue.redis.hget(self.queue.keys.state, self.id)
+            raw = await self.queue.redis.hget(self.queue.keys.state, self.id)  # type: ignore[misc]  # redis-py's stub: Awaitable[T] | T
         return None if raw is None else _parse_state(raw)
 
     async def status(self) -> JobStatus:
@@ -161,10 +161,10 @@ class Job:
         keys = self.queue.keys
         if status is JobStatus.COMPLETE:
             async with translate():
-                data = await self.queue.redis.hget(keys.results, self.id)
+                data = await self.queue.redis.hget(keys.results, self.id)  # type: ignore[misc]  # redis-py's stub: Awaitable[T] | T
             return None if data is None else self.queue.serializer.loads(_as_bytes(data))
         async with translate():
-            err = _parse_error(await self.queue.redis.hget(keys.errors, self.id))
+            err = _parse_error(await self.queue.redis.hget(keys.errors, self.id))  # type: ignore[misc]  # redis-py's stub: Awaitable[T] | T
         text = err.get("error") or state.get("reason") or status.value
         tb = err.get("traceback")
         if status is JobStatus.FAILED:

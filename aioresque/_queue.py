@@ -259,7 +259,7 @@ class Queue:
             )
         async with translate():
             if new_names:
-                await self.redis.sadd(queue_registry(self.prefix), *new_names)
+                await self.redis.sadd(queue_registry(self.prefix), *new_names)  # type: ignore[misc]  # redis-py's stub: Awaitable[T] | T
             replies = await _scripts.run_many(self.redis, script_calls)
         for reply in replies:
             if isinstance(reply, Exception):
@@ -321,7 +321,7 @@ class Queue:
     async def known_queues(self) -> list[str]:
         """Every queue name that has been enqueued to under this prefix, sorted."""
         async with translate():
-            names = await self.redis.smembers(queue_registry(self.prefix))
+            names = await self.redis.smembers(queue_registry(self.prefix))  # type: ignore[misc]  # redis-py's stub: Awaitable[T] | T
         return sorted(_text(n) for n in names)
 
 

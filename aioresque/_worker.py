@@ -81,6 +81,8 @@ class Worker:
         async with Worker(queue, app.jobs):
             ...  # jobs run while the block runs; leaving it stops gracefully
 
+    (A burst worker's block ends when its burst does.)
+
     Args:
         redis: a URL, a ``redis.asyncio`` client, or a :class:`Queue` whose
             client, prefix, serializer and retention the worker shares.
@@ -150,7 +152,7 @@ class Worker:
         self.burst = burst
         self.max_lost = max_lost
         self.backoff = backoff or Backoff()
-        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.id = ":".join((socket.gethostname(), str(os.getpid()), uuid.uuid4().hex[:8]))
         self.resources: dict[str, Any] = {}
 
         self._free = concurrency
@@ -231,7 +233,10 @@ class Worker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        # A burst worker leaving its block finishes its burst; any other stops
+        # gracefully. An error in the block stops either kind.
+        if not self.burst or exc is not None:
+            self.stop()
         try:
             await self._tg_cm.__aexit__(exc_type, exc, tb)
         finally:

@@ -1,0 +1,1 @@
+"""Benchmarks of aioresque beside its peers (run ``python benchmarks/run.py``)."""
