@@ -191,7 +191,16 @@ class Rq(Library):
         self.conn.close()
 
     def worker_command(self, concurrency: int | None) -> list[str]:
-        return [str(BIN / "rq"), "worker", "--url", self.redis_url, "--worker-class", "rq.SimpleWorker", "--quiet", QUEUE]
+        return [
+            str(BIN / "rq"),
+            "worker",
+            "--url",
+            self.redis_url,
+            "--worker-class",
+            "rq.SimpleWorker",
+            "--quiet",
+            QUEUE,
+        ]
 
     async def enqueue(self, job: str, i: int) -> None:
         # RQ's client is synchronous: this blocks the harness's loop, as it

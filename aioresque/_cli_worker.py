@@ -1,0 +1,132 @@
+"""``aioresque worker MODULE``: run a worker process.
+
+Signals, logging setup and uvloop belong here, not in :class:`Worker`, so an
+in-process worker never touches the host application's signal handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+import anyio
+
+from ._cli import default_url, fail, positive_float, positive_int
+from ._errors import AioresqueError
+from ._handler import Registry
+from ._keys import DEFAULT_PREFIX
+from ._queue import DEFAULT_URL
+from ._worker import Worker
+
+log = logging.getLogger("aioresque.cli")
+
+
+def add_parser(sub: Any) -> None:
+    """Add the ``worker`` subcommand."""
+    w = sub.add_parser("worker", help="run a worker for the @job handlers in MODULE")
+    w.add_argument(
+        "module", metavar="MODULE", help="importable module path with @aioresque.job handlers, e.g. app.jobs"
+    )
+    w.add_argument("--redis-url", default=None, help=f"Redis URL (default: $AIORESQUE_REDIS_URL or {DEFAULT_URL})")
+    w.add_argument(
+        "--queues",
+        default="default",
+        help="comma-separated queues in priority order, or '*' for all (default: default)",
+    )
+    w.add_argument("--concurrency", type=positive_int, default=10, help="jobs in flight at once (default: 10)")
+    w.add_argument("--burst", action="store_true", help="exit once the queues are empty and nothing runs")
+    w.add_argument("--lease", type=positive_float, default=30.0, help="lease length in seconds (default: 30)")
+    w.add_argument(
+        "--grace", type=positive_float, default=25.0, help="seconds to let jobs finish on shutdown (default: 25)"
+    )
+    w.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"Redis key namespace (default: {DEFAULT_PREFIX})")
+    w.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+        help="log level (default: INFO)",
+    )
+    w.set_defaults(run=_run_worker)
+
+
+def _load_registry(module_path: str) -> Registry:
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_path)
+    except Exception as exc:  # noqa: BLE001 - any import failure is a usage error, reported in one line
+        fail(f"cannot import module {module_path!r}: {type(exc).__name__}: {exc}")
+    try:
+        return Registry.from_module(module)
+    except AioresqueError as exc:
+        fail(str(exc))
+
+
+async def _serve(worker: Worker) -> None:
+    async with anyio.create_task_group() as tg:
+
+        async def signals() -> None:
+            stops = 0
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGUSR2, signal.SIGCONT) as received:
+                async for signum in received:
+                    if signum == signal.SIGUSR2:
+                        log.info("SIGUSR2: pausing claims")
+                        worker.pause()
+                    elif signum == signal.SIGCONT:
+                        log.info("SIGCONT: resuming claims")
+                        worker.resume()
+                    else:
+                        stops += 1
+                        if stops > 1:
+                            log.warning(
+                                "second %s: exiting now; leases cover unfinished jobs", signal.Signals(signum).name
+                            )
+                            logging.shutdown()
+                            os._exit(1)
+                        log.info("%s: shutting down gracefully", signal.Signals(signum).name)
+                        worker.stop()
+
+        tg.start_soon(signals)
+        await worker.run()
+        tg.cancel_scope.cancel()
+
+
+def _run_worker(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    registry = _load_registry(args.module)
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    try:
+        worker = Worker(
+            args.redis_url or default_url(),
+            registry,
+            queues=queues,
+            concurrency=args.concurrency,
+            lease=args.lease,
+            grace=args.grace,
+            burst=args.burst,
+            prefix=args.prefix,
+        )
+    except AioresqueError as exc:
+        fail(str(exc))
+    try:
+        anyio.run(_serve, worker, backend="asyncio", backend_options=_backend_options())
+    except KeyboardInterrupt:  # pragma: no cover - signals are handled in _serve
+        return 1
+    return 0
+
+
+def _backend_options() -> dict[str, bool]:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:  # pragma: no cover - uvloop is a dependency on CPython
+        return {}
+    return {"use_uvloop": True}
