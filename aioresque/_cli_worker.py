@@ -20,6 +20,7 @@ from ._cli import default_url, fail, positive_float, positive_int
 from ._errors import AioresqueError
 from ._handler import Registry
 from ._keys import DEFAULT_PREFIX
+from ._metrics_server import serve_metrics
 from ._queue import DEFAULT_URL
 from ._worker import Worker
 
@@ -42,6 +43,12 @@ def add_parser(sub: Any) -> None:
     w.add_argument("--burst", action="store_true", help="exit once the queues are empty and nothing runs")
     w.add_argument("--lease", type=positive_float, default=30.0, help="lease length in seconds (default: 30)")
     w.add_argument(
+        "--max-lost",
+        type=positive_int,
+        default=3,
+        help="times a job may be lost with its worker before it goes to the dead set (default: 3)",
+    )
+    w.add_argument(
         "--grace", type=positive_float, default=25.0, help="seconds to let jobs finish on shutdown (default: 25)"
     )
     w.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"Redis key namespace (default: {DEFAULT_PREFIX})")
@@ -52,6 +59,13 @@ def add_parser(sub: Any) -> None:
         type=str.upper,
         help="log level (default: INFO)",
     )
+    w.add_argument(
+        "--metrics-port",
+        type=positive_int,
+        default=None,
+        help="serve this worker's Prometheus metrics (attempts and durations by handler) on this port",
+    )
+    w.add_argument("--metrics-host", default="127.0.0.1", help="interface for --metrics-port (default: 127.0.0.1)")
     w.set_defaults(run=_run_worker)
 
 
@@ -68,8 +82,10 @@ def _load_registry(module_path: str) -> Registry:
         fail(str(exc))
 
 
-async def _serve(worker: Worker) -> None:
+async def _serve(worker: Worker, metrics_at: tuple[str, int] | None = None) -> None:
     async with anyio.create_task_group() as tg:
+        if metrics_at is not None:
+            tg.start_soon(serve_metrics, *metrics_at, lambda: worker.metrics.render(worker.statistics().running))
 
         async def signals() -> None:
             stops = 0
@@ -111,6 +127,7 @@ def _run_worker(args: argparse.Namespace) -> int:
             queues=queues,
             concurrency=args.concurrency,
             lease=args.lease,
+            max_lost=args.max_lost,
             grace=args.grace,
             burst=args.burst,
             prefix=args.prefix,
@@ -118,7 +135,8 @@ def _run_worker(args: argparse.Namespace) -> int:
     except AioresqueError as exc:
         fail(str(exc))
     try:
-        anyio.run(_serve, worker, backend="asyncio", backend_options=_backend_options())
+        metrics_at = None if args.metrics_port is None else (args.metrics_host, args.metrics_port)
+        anyio.run(_serve, worker, metrics_at, backend="asyncio", backend_options=_backend_options())
     except KeyboardInterrupt:  # pragma: no cover - signals are handled in _serve
         return 1
     return 0

@@ -6,6 +6,7 @@ Nothing here talks to Redis: :func:`execute` calls the handler and returns an
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import functools
 import inspect
@@ -39,6 +40,7 @@ class StopReason(enum.Enum):
 
     SHUTDOWN = "shutdown"
     LEASE_LOST = "lease lost"
+    CANCELLED = "cancelled"
 
 
 @dataclass(slots=True)
@@ -102,7 +104,8 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
     """Run one claimed job to its outcome.
 
     Returns None when the worker lost the job's lease while it ran (the job
-    belongs to someone else now, so there is nothing to record).
+    belongs to someone else now) or the job was cancelled (``cancel.lua``
+    recorded that): there is nothing to record.
     """
     handler = runner.registry.functions.get(job.name)
     max_attempts = handler.max_attempts if handler else 1
@@ -147,14 +150,19 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
         with anyio.move_on_after(timeout) as deadline:
             try:
                 result = await _call(runner, handler, args, kwargs)
-            except anyio.get_cancelled_exc_class():
-                raise
+            except anyio.get_cancelled_exc_class() as exc:
+                if _cancel_requested():
+                    raise
+                error = exc  # the handler raised CancelledError itself: a failure, not a shutdown
             except BaseException as exc:  # noqa: BLE001 - SystemExit & co. fail the job, not the worker
                 error = exc
     duration = time.perf_counter() - started
     if job.scope.cancelled_caught or job.stop_reason is not None:
         if job.stop_reason is StopReason.LEASE_LOST:
             log.warning("job %s %s stopped: its lease was lost", job.id, job.name)
+            return None
+        if job.stop_reason is StopReason.CANCELLED:
+            log.info("job %s %s cancelled", job.id, job.name)
             return None
         log.info("job %s %s interrupted by shutdown; handing it back", job.id, job.name)
         return Outcome(job, Kind.REQUEUE)
@@ -186,6 +194,21 @@ async def _call(runner: Runner, handler: JobFunction[Any, Any], args: tuple[Any,
     # A sync handler cannot be interrupted; on timeout or shutdown it is
     # abandoned (its thread finishes in the background) and the job moves on.
     return await anyio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=runner.limiter)
+
+
+def _cancel_requested() -> bool:
+    """True when the running task was cancelled (timeout, shutdown, lost lease, cancel).
+
+    A handler may also raise ``CancelledError`` on its own (re-raising one it
+    caught from something it awaited); then nobody cancelled the task, and the
+    error must fail the job rather than silently end the worker's task. Off
+    asyncio (trio), every cancellation is taken as real.
+    """
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return True
+    return task is None or task.cancelling() > 0
 
 
 def _fits(handler: JobFunction[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:

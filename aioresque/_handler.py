@@ -19,15 +19,23 @@ found among the module's globals.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from types import ModuleType
-from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
+from . import _typed
 from ._errors import ConfigurationError
 
+if TYPE_CHECKING:
+    from ._job import Job
+    from ._queue import Call, Queue
+
 P = ParamSpec("P")
+P2 = ParamSpec("P2")
 R = TypeVar("R")
+T = TypeVar("T")
 
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_TIMEOUT = 300.0
@@ -81,6 +89,68 @@ class JobFunction(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<JobFunction {self.name!r} queue={self.queue!r} max_attempts={self.max_attempts}>"
+
+    # The two overloads unwrap an ``async def`` handler's coroutine, so
+    # ``Job[R].result()`` is typed as the awaited value.
+    @overload
+    async def enqueue(
+        self: JobFunction[P2, Coroutine[Any, Any, T]], queue: Queue | None, /, *args: P2.args, **kwargs: P2.kwargs
+    ) -> Job[T]: ...
+
+    @overload
+    async def enqueue(
+        self: JobFunction[P2, T], queue: Queue | None, /, *args: P2.args, **kwargs: P2.kwargs
+    ) -> Job[T]: ...
+
+    async def enqueue(self, queue: Queue | None, /, *args: Any, **kwargs: Any) -> Job[Any]:
+        """Enqueue a job for this handler; its arguments are type-checked against the handler's.
+
+        ``await send_email.enqueue(queue, to="ada@example.com")`` is
+        ``await queue.enqueue("send_email", to="ada@example.com")`` (onto the
+        handler's home queue when it has one), checked by the type checker.
+        For enqueue options use :meth:`options`.
+
+        Args:
+            queue: the queue to enqueue through; None means the queue bound
+                with :func:`aioresque.use_queue`, else the running job's queue.
+
+        Returns:
+            The job's handle; its ``result()`` is typed as this handler's
+            return value.
+
+        Raises:
+            SerializationError: an argument cannot be serialized (it is named).
+            PayloadTooLarge: the payload exceeds the queue's ``max_payload_bytes``.
+            ConfigurationError: ``queue`` is None and none can be found.
+            ConnectionLost: Redis cannot be reached.
+        """
+        return await _typed.enqueue_call(queue, _typed.make_call(self, _typed.Settings(), args, kwargs))
+
+    def options(
+        self,
+        *,
+        job_id: str | None = None,
+        queue: str | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+        delay: float | timedelta | None = None,
+    ) -> _typed.JobOptions[P, R]:
+        """This handler with enqueue options: ``send_email.options(delay=60).enqueue(queue, ...)``.
+
+        Args:
+            job_id: the job's id; enqueuing an id that already exists returns
+                that job and adds nothing (default: a random UUID).
+            queue: the queue name to enqueue onto (default: the handler's
+                home queue, else the queue passed to ``enqueue``).
+            max_attempts: attempts before the job is dead (default: the handler's).
+            timeout: seconds an attempt may run (default: the handler's).
+            delay: run no earlier than this many seconds from now.
+        """
+        return _typed.JobOptions(self, _typed.Settings(job_id, queue, max_attempts, timeout, delay))
+
+    def call(self, *args: P.args, **kwargs: P.kwargs) -> Call:
+        """A type-checked :class:`Call` for ``Queue.enqueue_many``: ``add.call(1, 2)``."""
+        return _typed.make_call(self, _typed.Settings(), args, kwargs)
 
 
 @overload

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
+
+from typing_extensions import TypeVar
 
 from . import _scripts
+from ._connect import batch
 from ._errors import (
     JobCancelled,
     JobDead,
@@ -20,11 +23,15 @@ from ._status import JobInfo, JobStatus, ms_to_datetime
 if TYPE_CHECKING:
     from ._queue import Queue
 
+R = TypeVar("R", default=Any)
 
-class Job:
+
+class Job(Generic[R]):
     """A handle on one job. Creating it does not touch Redis.
 
-    Get one from ``Queue.enqueue`` or ``Queue.job(job_id)``.
+    Get one from ``Queue.enqueue`` or ``Queue.job(job_id)`` (a ``Job[Any]``),
+    or from a handler's typed ``send_email.enqueue(queue, ...)``, whose
+    ``result()`` is typed as the handler's return value.
     """
 
     __slots__ = ("id", "queue")
@@ -50,7 +57,7 @@ class Job:
 
     async def _state(self) -> dict[str, Any] | None:
         async with translate():
-            raw = await self.queue.redis.hget(self.queue.keys.state, self.id)  # type: ignore[misc]  # redis-py's stub: Awaitable[T] | T
+            raw = await self.queue.redis.hget(self.queue.keys.state, self.id)
         return None if raw is None else _parse_state(raw)
 
     async def status(self) -> JobStatus:
@@ -68,7 +75,7 @@ class Job:
         """
         keys = self.queue.keys
         async with translate():
-            pipe = self.queue.redis.pipeline(transaction=False)
+            pipe = batch(self.queue.redis)
             pipe.hget(keys.state, self.id)
             pipe.hget(keys.jobs, self.id)
             pipe.hget(keys.results, self.id)
@@ -76,47 +83,21 @@ class Job:
             raw_state, payload, result, error = await pipe.execute()
         if raw_state is None:
             raise JobNotFound(f"no job {self.id!r} in queue {self.queue.name!r}")
-        state = _parse_state(raw_state)
-        args: tuple[Any, ...] = ()
-        kwargs: dict[str, Any] = {}
-        payload_error = None
-        if payload is not None:
-            try:
-                args, kwargs = self.queue.decode_payload(payload)
-            except Exception as exc:  # noqa: BLE001 - a bad payload is reported, not raised
-                payload_error = f"{type(exc).__name__}: {exc}"
-        value = None
-        if result is not None:
-            try:
-                value = self.queue.serializer.loads(result)
-            except Exception as exc:  # noqa: BLE001 - reported like a bad payload
-                payload_error = f"result: {type(exc).__name__}: {exc}"
-        err = _parse_error(error)
-        timeout_ms = state.get("timeout")
-        return JobInfo(
-            id=self.id,
-            queue=self.queue.name,
-            name=str(state.get("name", "")),
-            status=_status_of(state),
-            args=args,
-            kwargs=kwargs,
-            attempts=int(state.get("attempts", 0)),
-            failures=int(state.get("failures", 0)),
-            lost=int(state.get("lost", 0)),
-            max_attempts=None if state.get("max_attempts") is None else int(state["max_attempts"]),
-            timeout=None if timeout_ms is None else float(timeout_ms) / 1000,
-            enqueued_at=ms_to_datetime(state.get("enqueued_at")),
-            started_at=ms_to_datetime(state.get("started_at")),
-            finished_at=ms_to_datetime(state.get("finished_at")),
-            due_at=ms_to_datetime(state.get("due_at")),
-            worker=state.get("worker"),
-            result=value,
-            error=err.get("error") or state.get("reason"),
-            traceback=err.get("traceback"),
-            payload_error=payload_error,
-        )
+        return build_info(self.queue, self.id, raw_state, payload, result, error)
 
-    async def result(self, timeout: float | None = None) -> Any:
+    async def cancel(self) -> bool:
+        """Cancel the job, from any process: see :meth:`Queue.cancel`.
+
+        Returns:
+            True if the job was cancelled now, False if it had already finished.
+
+        Raises:
+            JobNotFound: there is no such job.
+            ConnectionLost: Redis cannot be reached.
+        """
+        return await self.queue.cancel(self.id)
+
+    async def result(self, timeout: float | None = None) -> R:
         """Wait for the job to finish and return its handler's return value.
 
         Waiting does not poll: the caller blocks on a per-job Redis list that
@@ -143,7 +124,8 @@ class Job:
                 raise JobNotFound(f"no job {self.id!r} in queue {self.queue.name!r}")
             state = _parse_state(raw)
             if _status_of(state).finished:
-                return await self._outcome(state)
+                value: R = await self._outcome(state)
+                return value
             if deadline is None:
                 block = 0.0
             else:
@@ -161,10 +143,10 @@ class Job:
         keys = self.queue.keys
         if status is JobStatus.COMPLETE:
             async with translate():
-                data = await self.queue.redis.hget(keys.results, self.id)  # type: ignore[misc]  # redis-py's stub: Awaitable[T] | T
+                data = await self.queue.redis.hget(keys.results, self.id)
             return None if data is None else self.queue.serializer.loads(_as_bytes(data))
         async with translate():
-            err = _parse_error(await self.queue.redis.hget(keys.errors, self.id))  # type: ignore[misc]  # redis-py's stub: Awaitable[T] | T
+            err = _parse_error(await self.queue.redis.hget(keys.errors, self.id))
         text = err.get("error") or state.get("reason") or status.value
         tb = err.get("traceback")
         if status is JobStatus.FAILED:
@@ -172,6 +154,60 @@ class Job:
         if status is JobStatus.CANCELLED:
             raise JobCancelled(self.id, text, tb)
         raise JobDead(self.id, text, tb)
+
+
+def build_info(
+    queue: Queue,
+    job_id: str,
+    raw_state: bytes | str,
+    payload: bytes | None,
+    result: bytes | None,
+    error: bytes | str | None,
+) -> JobInfo:
+    """Assemble a :class:`JobInfo` from a job's raw records (as read from Redis).
+
+    Used by :meth:`Job.info` and by the admin listings, which read many jobs'
+    records in one pipeline.
+    """
+    state = _parse_state(raw_state)
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = {}
+    payload_error = None
+    if payload is not None:
+        try:
+            args, kwargs = queue.decode_payload(payload)
+        except Exception as exc:  # noqa: BLE001 - a bad payload is reported, not raised
+            payload_error = f"{type(exc).__name__}: {exc}"
+    value = None
+    if result is not None:
+        try:
+            value = queue.serializer.loads(result)
+        except Exception as exc:  # noqa: BLE001 - reported like a bad payload
+            payload_error = f"result: {type(exc).__name__}: {exc}"
+    err = _parse_error(error)
+    timeout_ms = state.get("timeout")
+    return JobInfo(
+        id=job_id,
+        queue=queue.name,
+        name=str(state.get("name", "")),
+        status=_status_of(state),
+        args=args,
+        kwargs=kwargs,
+        attempts=int(state.get("attempts", 0)),
+        failures=int(state.get("failures", 0)),
+        lost=int(state.get("lost", 0)),
+        max_attempts=None if state.get("max_attempts") is None else int(state["max_attempts"]),
+        timeout=None if timeout_ms is None else float(timeout_ms) / 1000,
+        enqueued_at=ms_to_datetime(state.get("enqueued_at")),
+        started_at=ms_to_datetime(state.get("started_at")),
+        finished_at=ms_to_datetime(state.get("finished_at")),
+        due_at=ms_to_datetime(state.get("due_at")),
+        worker=state.get("worker"),
+        result=value,
+        error=err.get("error") or state.get("reason"),
+        traceback=err.get("traceback"),
+        payload_error=payload_error,
+    )
 
 
 def _parse_state(raw: bytes | str) -> dict[str, Any]:

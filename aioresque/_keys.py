@@ -15,11 +15,17 @@ script touches a single cluster slot::
     <prefix>:{<queue>}:marker      ZSET   wake-up marker idle workers block on
     <prefix>:{<queue>}:stats       HASH   counters (enqueued, completed, ...)
     <prefix>:{<queue>}:watched     SET    ids someone waits on
+    <prefix>:{<queue>}:paused      STRING present while the queue is paused
+    <prefix>:{<queue>}:history     HASH   per-minute completed/failed counts (ring)
     <prefix>:{<queue>}:notify:<id> LIST   wake-up for result() waiters
+    <prefix>:{<queue>}:cancelled   ZSET   id -> time, running jobs asked to stop
 
 Keys that belong to no queue live under their own tags::
 
     <prefix>:{meta}:queues         SET    every queue name ever enqueued to
+    <prefix>:{meta}:recovery-lock  STRING held (SET NX PX) by the worker running recovery
+    <prefix>:{workers}:all         ZSET   worker id -> expiry of its registration (ms)
+    <prefix>:{workers}:worker:<id> STRING JSON registration of one worker, with a TTL
 
 ``tests/test_keys.py`` fails if a key literal appears in any other module.
 """
@@ -103,6 +109,21 @@ class QueueKeys:
         """SET of job ids that a ``result()`` caller waits on."""
         return f"{self.tag}:watched"
 
+    @property
+    def cancelled(self) -> str:
+        """ZSET of running job ids whose worker must stop them, scored by cancel time."""
+        return f"{self.tag}:cancelled"
+
+    @property
+    def paused(self) -> str:
+        """STRING that exists while the queue is paused (claims return nothing)."""
+        return f"{self.tag}:paused"
+
+    @property
+    def history(self) -> str:
+        """HASH ring of per-minute throughput: slot -> ``"minute:completed:failed"``."""
+        return f"{self.tag}:history"
+
     def notify(self, job_id: str) -> str:
         """LIST that wakes ``result()`` callers of one job."""
         return f"{self.tag}:notify:{job_id}"
@@ -122,9 +143,25 @@ class QueueKeys:
             self.marker,
             self.stats,
             self.watched,
+            self.cancelled,
         )
 
 
 def queue_registry(prefix: str) -> str:
     """SET of every queue name that has been enqueued to."""
     return f"{prefix}:{{meta}}:queues"
+
+
+def recovery_lock(prefix: str) -> str:
+    """STRING a worker holds (SET NX PX) while it runs recovery over every queue."""
+    return f"{prefix}:{{meta}}:recovery-lock"
+
+
+def worker_index(prefix: str) -> str:
+    """ZSET of registered worker ids, scored by when their registration expires (ms)."""
+    return f"{prefix}:{{workers}}:all"
+
+
+def worker_record(prefix: str, worker_id: str) -> str:
+    """STRING holding one worker's JSON registration; expires unless renewed."""
+    return f"{prefix}:{{workers}}:worker:{worker_id}"

@@ -10,20 +10,18 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from redis.asyncio import Redis
-
-from . import _scripts
+from . import _admin, _scripts
+from ._cancel import cancel_job
+from ._connect import Client, batch, close_client, connect
 from ._errors import ConfigurationError, PayloadTooLarge, SerializationError, translate
 from ._job import Job
 from ._keys import DEFAULT_PREFIX, QueueKeys, queue_registry
+from ._recovery import recover_queue
 from ._serializer import JsonSerializer, Serializer
+from ._status import JobStatus
 
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_MAX_PAYLOAD = 512 * 1024
-MAX_CONNECTIONS = 1000
-"""Pool size of clients aioresque creates: each ``Job.result()`` that is
-waiting holds one connection while it blocks, so the pool is sized well above
-redis-py's default of 100."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +99,9 @@ class Queue:
     pool); jobs for other queues can be enqueued through it with ``_queue=``.
 
     Args:
-        redis: the client to use. A queue made with :meth:`from_url` owns and
-            closes its client; one given here is left open.
+        redis: the client to use (``redis.asyncio.Redis`` or ``RedisCluster``).
+            A queue made with :meth:`from_url` owns and closes its client; one
+            given here is left open.
         name: the queue's name (default ``"default"``).
         prefix: the key namespace (default ``"aioresque"``).
         serializer: how arguments and results are encoded (default JSON).
@@ -112,7 +111,7 @@ class Queue:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: Client,
         name: str = "default",
         *,
         prefix: str = DEFAULT_PREFIX,
@@ -136,10 +135,15 @@ class Queue:
     def from_url(cls, url: str = DEFAULT_URL, name: str = "default", **options: Any) -> Queue:
         """Create a queue with its own connection pool to ``url``.
 
+        ``url`` may name one node (``redis://``), a Cluster
+        (``redis+cluster://host:port,...``) or a Sentinel group
+        (``redis+sentinel://host:port,.../service_name/db``); see
+        :func:`aioresque._connect.connect`.
+
         ``options`` are the constructor's keyword arguments. The queue closes
         its client on :meth:`close` or when its ``async with`` block ends.
         """
-        queue = cls(Redis.from_url(url, max_connections=MAX_CONNECTIONS), name, **options)
+        queue = cls(connect(url), name, **options)
         queue._owns_client = True
         return queue
 
@@ -160,7 +164,7 @@ class Queue:
     async def close(self) -> None:
         """Close the client if this queue created it."""
         if self._owns_client:
-            await self.redis.aclose()
+            await close_client(self.redis)
 
     def sibling(self, name: str) -> Queue:
         """The queue called ``name``, sharing this queue's client and settings."""
@@ -259,7 +263,7 @@ class Queue:
             )
         async with translate():
             if new_names:
-                await self.redis.sadd(queue_registry(self.prefix), *new_names)  # type: ignore[misc]  # redis-py's stub: Awaitable[T] | T
+                await self.redis.sadd(queue_registry(self.prefix), *new_names)
             replies = await _scripts.run_many(self.redis, script_calls)
         for reply in replies:
             if isinstance(reply, Exception):
@@ -307,7 +311,7 @@ class Queue:
         """Read the queue's sizes and counters in one round trip."""
         k = self.keys
         async with translate():
-            pipe = self.redis.pipeline(transaction=False)
+            pipe = batch(self.redis)
             pipe.llen(k.queue)
             pipe.zcard(k.scheduled)
             pipe.zcard(k.active)
@@ -318,11 +322,107 @@ class Queue:
         counters = {_text(key): int(value) for key, value in raw.items()}
         return QueueStatistics(self.name, queued, scheduled, active, done, dead, counters)
 
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel a job of this queue, from any process.
+
+        A queued, scheduled or retrying job is removed at once; a running job
+        is cancelled on whichever worker holds it, within about a second.
+        Either way its status becomes ``cancelled`` at once, ``result()``
+        raises :class:`JobCancelled`, and the record is kept with the dead
+        set's retention.
+
+        Returns:
+            True if the job was cancelled now, False if it had already finished.
+
+        Raises:
+            JobNotFound: there is no such job.
+            ConnectionLost: Redis cannot be reached.
+        """
+        return await cancel_job(self, job_id)
+
+    async def recover(self, *, max_lost: int = 3) -> int:
+        """Recover this queue's jobs whose lease expired (their worker vanished).
+
+        Each goes back to the head of the queue with its ``lost`` counter
+        raised, or to the dead set ("worker lost") once lost ``max_lost``
+        times. Workers do this continuously; call it when none runs.
+
+        Returns:
+            How many jobs were recovered.
+
+        Raises:
+            ConnectionLost: Redis cannot be reached.
+        """
+        async with translate():
+            return await recover_queue(self.redis, self.keys, max_lost=max_lost)
+
     async def known_queues(self) -> list[str]:
         """Every queue name that has been enqueued to under this prefix, sorted."""
         async with translate():
-            names = await self.redis.smembers(queue_registry(self.prefix))  # type: ignore[misc]  # redis-py's stub: Awaitable[T] | T
+            names = await self.redis.smembers(queue_registry(self.prefix))
         return sorted(_text(n) for n in names)
+
+    # -- operating the queue (see aioresque._admin) ------------------------------
+
+    async def pause(self) -> None:
+        """Pause the queue: no worker claims from it until :meth:`resume`.
+
+        Workers see the flag on their next claim (within a second); running
+        jobs go on and enqueues still succeed.
+        """
+        await _admin.pause(self)
+
+    async def resume(self) -> None:
+        """Resume a paused queue and wake its idle workers."""
+        await _admin.resume(self)
+
+    async def is_paused(self) -> bool:
+        """Whether the queue is paused."""
+        return await _admin.is_paused(self)
+
+    async def overview(self) -> _admin.QueueOverview:
+        """Sizes, counters, pause flag and the oldest waiting job's latency."""
+        return await _admin.overview(self)
+
+    async def history(self, minutes: int = _admin.HISTORY_MINUTES) -> list[_admin.HistoryPoint]:
+        """Completed and failed attempts per minute over the last ``minutes`` (at most 60)."""
+        return await _admin.history(self, minutes)
+
+    async def list_jobs(
+        self,
+        status: JobStatus | str | Iterable[JobStatus | str],
+        job_filter: _admin.JobFilter | None = None,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> _admin.JobPage:
+        """One page of the jobs with the given status(es) that ``job_filter`` selects.
+
+        Raises:
+            ConfigurationError: an unknown status, or a bad offset/limit.
+        """
+        return await _admin.list_jobs(self, status, job_filter, offset=offset, limit=limit)
+
+    async def retry_jobs(self, job_ids: Iterable[str]) -> int:
+        """Put failed/dead/cancelled (or scheduled/retrying) jobs back on the queue now.
+
+        Returns:
+            How many were put back; ids in other states are skipped.
+        """
+        return await _admin.retry_jobs(self, list(job_ids))
+
+    async def delete_jobs(self, job_ids: Iterable[str]) -> int:
+        """Delete jobs and all their records; running jobs are skipped (cancel them).
+
+        Returns:
+            How many were deleted.
+        """
+        deleted, _ = await _admin.delete_jobs(self, list(job_ids))
+        return deleted
+
+    async def purge(self) -> int:
+        """Delete every job waiting in the queue; returns how many."""
+        return await _admin.purge(self)
 
 
 def _text(value: bytes | str) -> str:

@@ -9,13 +9,16 @@ typed wrappers for each script live with the code that owns the state:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
+
+from ._connect import batch, is_cluster
 
 _INCLUDE = "-- @include "
 
@@ -76,7 +79,13 @@ async def run_many(redis: Any, calls: list[tuple[str, list[str], list[Any]]]) ->
         The replies, in the order of ``calls``. A call that failed on the
         server is returned as its exception instance.
     """
-    pipe = redis.pipeline(transaction=False)
+    if len(calls) == 1:
+        return [await _run_or_error(redis, *calls[0])]
+    if is_cluster(redis):
+        # Cluster pipelines refuse EVALSHA: run the calls side by side instead
+        # (each goes to its own slot's node in parallel).
+        return list(await asyncio.gather(*(_run_or_error(redis, *call) for call in calls)))
+    pipe = batch(redis)
     for name, keys, args in calls:
         pipe.evalsha(load(name).sha, len(keys), *keys, *args)
     replies: list[Any] = await pipe.execute(raise_on_error=False)
@@ -85,3 +94,12 @@ async def run_many(redis: Any, calls: list[tuple[str, list[str], list[Any]]]) ->
             name, keys, args = calls[i]
             replies[i] = await redis.eval(load(name).source, len(keys), *keys, *args)
     return replies
+
+
+async def _run_or_error(redis: Any, name: str, keys: list[str], args: list[Any]) -> Any:
+    # As in a pipeline with raise_on_error=False: a script error is returned,
+    # a connection error is raised.
+    try:
+        return await run(redis, name, keys, args)
+    except ResponseError as exc:
+        return exc

@@ -20,6 +20,7 @@ returns, so the flusher can reuse it in the same round trip.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -32,19 +33,22 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
-from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import _scripts
+from ._connect import Client, connect, is_cluster
 from ._errors import ConfigurationError
-from ._execution import ClaimedJob, Kind, Outcome, Runner, StopReason, execute, parse_state
+from ._execution import ClaimedJob, Kind, Outcome, Runner, StopReason, error_record, execute, parse_state
 from ._handler import JobFunction, Registry, WorkerHook
+from ._health import QueueHealth
 from ._keys import DEFAULT_PREFIX
-from ._queue import DEFAULT_URL, MAX_CONNECTIONS, Queue, Retention
+from ._queue import DEFAULT_URL, Queue, Retention
 from ._retry import Backoff
 from ._serializer import Serializer
+from ._upkeep import run_upkeep
+from ._worker_metrics import WorkerMetrics
 
 log = logging.getLogger("aioresque.worker")
 
@@ -84,7 +88,8 @@ class Worker:
     (A burst worker's block ends when its burst does.)
 
     Args:
-        redis: a URL, a ``redis.asyncio`` client, or a :class:`Queue` whose
+        redis: a URL (any form :meth:`Queue.from_url` takes), a
+            ``redis.asyncio`` client (``Redis`` or ``RedisCluster``), or a :class:`Queue` whose
             client, prefix, serializer and retention the worker shares.
         functions: a jobs module, a :class:`Registry`, or an iterable of
             ``@job`` handlers and hooks.
@@ -104,7 +109,7 @@ class Worker:
 
     def __init__(
         self,
-        redis: str | Redis | Queue = DEFAULT_URL,
+        redis: str | Client | Queue = DEFAULT_URL,
         functions: ModuleType | Registry | Iterable[JobFunction[Any, Any] | WorkerHook] = (),
         *,
         queues: Sequence[str] = ("default",),
@@ -132,7 +137,7 @@ class Worker:
         if isinstance(redis, Queue):
             base = redis
         else:
-            client = Redis.from_url(redis, max_connections=MAX_CONNECTIONS) if isinstance(redis, str) else redis
+            client = connect(redis) if isinstance(redis, str) else redis
             self._owns_client = isinstance(redis, str)
             base = Queue(client, "default", prefix=prefix, serializer=serializer, retention=retention)
         self._base = base
@@ -168,12 +173,15 @@ class Worker:
         self._claim_scope: anyio.CancelScope | None = None
         self._top_has_work = True
         self._counters = dict.fromkeys(("claimed", "completed", "failed", "requeued", "lost", "refused"), 0)
+        self.metrics = WorkerMetrics()
+        """Attempts by handler and outcome, and their durations (Prometheus text: ``metrics.render()``)."""
         self._started_at: float | None = None
         self._task_group: TaskGroup | None = None
         self._tg_cm: Any = None
         self._outage = False
         self._runner: Runner | None = None
         self._jobs: TaskGroup | None = None
+        self._health = QueueHealth()
 
     def __repr__(self) -> str:
         names = ",".join(self.queue_names) or "*"
@@ -265,6 +273,7 @@ class Worker:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._flusher)
                 tg.start_soon(self._heartbeat)
+                tg.start_soon(run_upkeep, self)
                 async with anyio.create_task_group() as jobs:
                     self._jobs = jobs
                     await self._claim_loop()
@@ -306,7 +315,13 @@ class Worker:
 
     async def _resolve_queues(self) -> None:
         if self._wildcard:
-            names = await self._redis_call(self._base.known_queues)
+            try:
+                names = await self._redis_call(self._base.known_queues)
+            except ResponseError as exc:  # garbage in the queue registry: keep the queues we had
+                if self._health.failed("*", time.monotonic()):
+                    log.error("cannot read the queue registry: %s", exc)
+                return
+            self._health.succeeded("*")
             self._queues = [self._base.sibling(n) for n in names]
 
     def _start(self, queue: Queue, reply: Any) -> int:
@@ -343,6 +358,8 @@ class Worker:
                 for index, queue in enumerate(self._queues):
                     if self._free == 0:
                         break
+                    if not self._health.usable(queue.name, time.monotonic()):
+                        continue
                     n = self._free
                     self._free -= n  # reserved while the claim is in flight
                     k = queue.keys
@@ -351,11 +368,19 @@ class Worker:
                             _scripts.run,
                             queue.redis,
                             "claim",
-                            [k.queue, k.scheduled, k.active, k.jobs, k.state, k.marker, k.dead, k.stats],
+                            [
+                                *(k.queue, k.scheduled, k.active, k.jobs, k.state, k.marker, k.dead, k.stats, k.paused),
+                                *(k.results, k.errors, k.done, k.watched, k.cancelled),  # checked for garbage only
+                            ],
                             [self.id, n, lease_ms, self.max_lost],
                         )
+                    except ResponseError as exc:
+                        self._queue_failed(queue, exc)
+                        continue
                     finally:
                         self._free += n
+                    if self._health.succeeded(queue.name):
+                        log.warning("queue %s: claiming works again", queue.name)
                     started = self._start(queue, reply)
                     self._free -= started
                     got += started
@@ -386,14 +411,42 @@ class Worker:
         if not self._queues:
             await anyio.sleep(wait)
             return
+        now = time.monotonic()
+        markers = [q.keys.marker for q in self._queues if self._health.usable(q.name, now)]
+        if self._health.failing():
+            wait = min(wait, self._health.first)  # come back soon to retry the failing queues
+        if not markers:
+            await anyio.sleep(wait)
+            return
         self._claim_scope = anyio.CancelScope()
         with self._claim_scope:
-            markers = [q.keys.marker for q in self._queues]
-            # One BZPOPMIN across all markers on one node; a cluster client
-            # would need one wait per queue (different slots).
-            await self._redis_call(self._base.redis.bzpopmin, markers, wait)
+            redis = self._base.redis
+            if is_cluster(redis) and len(markers) > 1:
+                # A blocking command watches keys of one slot only: one wait
+                # per queue, and the first to wake ends the others.
+                async with anyio.create_task_group() as tg:
+
+                    async def wait_one(marker: str) -> None:
+                        with contextlib.suppress(ResponseError):  # garbage in a marker: wait out the others
+                            await self._redis_call(redis.bzpopmin, [marker], wait)
+                        tg.cancel_scope.cancel()
+
+                    for marker in markers:
+                        tg.start_soon(wait_one, marker)
+            else:
+                # One BZPOPMIN across every marker (one node, or one queue).
+                try:
+                    await self._redis_call(redis.bzpopmin, markers, wait)
+                except ResponseError as exc:  # a marker holds garbage: the claim names the queue
+                    log.debug("idle wait failed: %s", exc)
+                    await anyio.sleep(wait)
         self._claim_scope = None
         self._top_has_work = True
+
+    def _queue_failed(self, queue: Queue, exc: ResponseError) -> None:
+        """A script on ``queue`` failed (garbage in one of its keys): back off that queue."""
+        if self._health.failed(queue.name, time.monotonic()):
+            log.error("queue %s: %s; leaving it alone for a while, serving the others", queue.name, exc)
 
     async def _drain(self) -> None:
         """After claiming stops: wait out the grace period, then cancel what runs."""
@@ -410,10 +463,19 @@ class Worker:
 
     async def _run_job(self, job: ClaimedJob) -> None:
         assert self._runner is not None
-        outcome = await execute(self._runner, job)
+        began = time.monotonic()
+        try:
+            outcome = await execute(self._runner, job)
+        except Exception as exc:
+            log.exception("job %s: cannot be run", job.id)
+            outcome = Outcome(job, Kind.DEAD, error_record(exc, f"WorkerError: {exc!r}", kind="worker"))
+        self.metrics.observe(
+            job.queue.name, job.name, "lost" if outcome is None else outcome.kind.value, time.monotonic() - began
+        )
         if outcome is None:
             self._release(job)
-            self._counters["lost"] += 1
+            if job.stop_reason is not StopReason.CANCELLED:
+                self._counters["lost"] += 1
             return
         self._outcomes.append(outcome)
         self._signal()
@@ -515,25 +577,36 @@ class Worker:
                 if isinstance(reply, Exception):
                     log.error("extending leases failed: %s", reply)
                     continue
-                for job_id in map(_text, reply):
+                for job_id, status in zip(map(_text, reply[::2]), map(_text, reply[1::2]), strict=True):
                     lost = self._running.get(job_id)
-                    if lost is not None and lost.stop_reason is None:
-                        log.warning("job %s: lease lost (recovered elsewhere); cancelling it", job_id)
+                    if lost is None or lost.stop_reason is not None:
+                        continue
+                    if status == "cancelled":
+                        log.info("job %s: cancelled by request; stopping it", job_id)
+                        lost.stop_reason = StopReason.CANCELLED
+                    else:
+                        log.warning("job %s: lease lost (now %s elsewhere); cancelling it", job_id, status or "gone")
                         lost.stop_reason = StopReason.LEASE_LOST
-                        lost.scope.cancel()
+                    lost.scope.cancel()
 
     # -- Redis outages -----------------------------------------------------------
 
     async def _redis_call(self, fn: Any, *args: Any) -> Any:
         """Call ``fn(*args)``, retrying with backoff while Redis is unreachable.
 
-        An outage is logged once when it starts and once when it ends.
+        An outage is logged once when it starts and once when it ends. A
+        single failure is retried at once without a word: after a Redis
+        restart each pooled connection fails once before it reconnects.
         """
         pause = RECONNECT_BACKOFF[0]
+        tries = 0
         while True:
+            tries += 1
             try:
                 result = await fn(*args)
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                if tries == 1 and not self._outage:
+                    continue
                 if not self._outage:
                     self._outage = True
                     log.error("Redis unreachable (%s); retrying with backoff", exc)
@@ -558,7 +631,7 @@ _COUNTER = {Kind.COMPLETE: "completed", Kind.FAIL: "failed", Kind.DEAD: "failed"
 def _settle_keys(queue: Queue, outcomes: list[Outcome]) -> list[str]:
     k = queue.keys
     keys = [k.queue, k.scheduled, k.active, k.jobs, k.state, k.marker, k.dead, k.stats]
-    keys += [k.results, k.errors, k.done, k.watched]
+    keys += [k.results, k.errors, k.done, k.watched, k.paused, k.history]
     keys += [k.notify(o.job.id) for o in outcomes]
     return keys
 

@@ -56,7 +56,15 @@ class Library(ABC):
         return found
 
     def check(self) -> str | None:
-        """Why this library cannot run here, or None when it can."""
+        """Why this library cannot run here, or None when it can.
+
+        Besides importing its jobs module, this checks the library's declared
+        requirements: arq, bullmq and taskiq-redis pin redis-py below 6 and
+        misbehave on newer versions (see benchmarks/README.md).
+        """
+        unmet = unmet_requirements(self.distributions)
+        if unmet:
+            return "; ".join(unmet)
         try:
             importlib.import_module(f"benchmarks.peers.{self.jobs_module}")
         except Exception as exc:  # noqa: BLE001 - any import failure makes the peer n/a
@@ -73,7 +81,11 @@ class Library(ABC):
 
     @abstractmethod
     async def open(self) -> None:
-        """Connect the producer (called again after every FLUSHALL)."""
+        """Connect the producer."""
+
+    async def after_flush(self) -> None:
+        """Restore what the producer set up in Redis, after the harness's FLUSHALL."""
+        return  # most libraries set nothing up
 
     @abstractmethod
     async def close(self) -> None:
@@ -88,14 +100,48 @@ class Library(ABC):
         raise NotImplementedError(self.name)
 
 
+def unmet_requirements(distributions: Sequence[str]) -> list[str]:
+    """The installed dependencies of ``distributions`` that their metadata rules out."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    unmet = []
+    for dist in distributions:
+        try:
+            declared = requires(dist) or []
+        except PackageNotFoundError:
+            continue
+        for line in declared:
+            try:
+                req = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+                continue
+            try:
+                have = version(req.name)
+            except PackageNotFoundError:
+                continue
+            if req.specifier and not req.specifier.contains(have, prereleases=True):
+                unmet.append(f"{dist} requires {req.name}{req.specifier}, installed {have}")
+    return unmet
+
+
 class Aioresque(Library):
     """aioresque: ``Queue.enqueue`` / ``Queue.enqueue_many``."""
 
     name = "aioresque"
-    distributions = ("aioresque", "redis", "hiredis")
+    distributions = ("aioresque", "redis", "hiredis", "anyio", "uvloop", "orjson")
     jobs_module = "aioresque_jobs"
     default_concurrency = 10
     has_bulk = True
+
+    def versions(self) -> dict[str, str]:
+        """Versions; aioresque itself is imported from the repository, installed or not."""
+        import aioresque
+
+        return super().versions() | {"aioresque": aioresque.__version__}
 
     async def open(self) -> None:
         from aioresque import Queue
@@ -260,6 +306,10 @@ class Taskiq(Library):
 
     async def close(self) -> None:
         await self.module.broker.shutdown()
+
+    async def after_flush(self) -> None:
+        # What startup() does in Redis; the broker has no public call for it.
+        await self.module.broker._declare_consumer_group()
 
     def worker_command(self, concurrency: int | None) -> list[str]:
         cmd = [str(BIN / "taskiq"), "worker", "benchmarks.peers.taskiq_jobs:broker", "--workers", "1"]

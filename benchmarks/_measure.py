@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import redis.asyncio
 
 from ._libs import Library
@@ -34,6 +35,8 @@ POLL_INTERVAL = 0.005
 SETTLE = 0.2
 """Seconds after the last INCR before Redis's counters are read, so the
 libraries' acknowledgements of the last jobs are counted."""
+STOP_GRACE = 1.0
+"""Seconds a worker gets to exit after SIGTERM before SIGKILL (nothing is measured then)."""
 FILL_BATCH = 200
 """Untimed fills of libraries without a bulk call send this many enqueues at once."""
 
@@ -54,9 +57,10 @@ class Drain:
     startup_s: float
     """Seconds from spawning the worker to its first job."""
     commands_per_job: float
-    """Client commands per job (a script call is one), the job body's own excluded."""
-    commands_all_per_job: float
-    """Commands per job counting each one a Lua script runs, the body's excluded."""
+    """Commands per job, those a Lua script runs included (Redis 7 counts both
+    in ``total_commands_processed``), the harness's and the job body's excluded."""
+    script_calls_per_job: float
+    """EVAL/EVALSHA/FCALL calls per job: round trips that run a script."""
     redis_cpu_us: float
     """Redis CPU microseconds per job (the body's INCR included)."""
     worker_cpu_us: float
@@ -65,6 +69,8 @@ class Drain:
     """The worker's event loop ("uvloop", "asyncio", or "sync")."""
     commandstats: dict[str, int] = field(default_factory=dict)
     """Calls per command over the drain (the harness's own GETs and INFO removed)."""
+    partial: bool = False
+    """The drain ran out of time: the figures cover the ``jobs`` done by then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +110,13 @@ class Bench:
         await self.counter.aclose()
 
     async def reset(self) -> None:
-        """Empty every database and reconnect the producer."""
-        if self._open:
-            await self.lib.close()
-            self._open = False
+        """Empty every database (no worker runs now); connect the producer once."""
         await self.control.flushall()
-        await self.lib.open()
-        self._open = True
+        if self._open:
+            await self.lib.after_flush()
+        else:
+            await self.lib.open()
+            self._open = True
 
     # -- producing ---------------------------------------------------------------
 
@@ -167,7 +173,7 @@ class Bench:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
             try:
-                proc.wait(10)
+                proc.wait(STOP_GRACE)
                 return
             except subprocess.TimeoutExpired:
                 pass
@@ -175,48 +181,73 @@ class Bench:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
-    async def wait_count(self, target: int, proc: subprocess.Popen[bytes], timeout: float, label: str) -> int:
-        """Poll the counter until it reaches ``target``; returns the number of GETs sent."""
+    async def wait_count(
+        self, target: int, proc: subprocess.Popen[bytes], timeout: float, label: str, *, partial: bool = False
+    ) -> tuple[int, int]:
+        """Poll the counter until it reaches ``target``.
+
+        Returns:
+            The number of GETs sent and the counter's last value, which is
+            below ``target`` only when ``partial`` allows a timeout.
+
+        Raises:
+            BenchError: the worker exited, or time ran out (unless ``partial``).
+        """
         deadline = time.monotonic() + timeout
         polls = 0
         while True:
             polls += 1
             value = int(await self.counter.get(COUNTER_KEY) or 0)
             if value >= target:
-                return polls
+                return polls, value
             if proc.poll() is not None:
                 raise BenchError(f"worker exited with {proc.returncode} after {value}/{target} jobs ({label})")
             if time.monotonic() > deadline:
+                if partial and value >= 2:
+                    return polls, value
                 raise BenchError(f"timed out after {timeout:.0f} s with {value}/{target} jobs ({label})")
             await asyncio.sleep(POLL_INTERVAL)
 
     # -- figures -------------------------------------------------------------------
 
     async def drain(self, label: str, n: int, concurrency: int | None, timeout: float) -> Drain:
-        """Start a worker on ``n`` queued jobs and time it until the last one ran."""
+        """Start a worker on ``n`` queued jobs and time it until the last one ran.
+
+        A worker still busy after ``timeout`` seconds is measured over the
+        jobs it finished by then (``Drain.partial``).
+        """
         before = await read_server(self.control)
-        before_stats = await self._commandstats()
         spawned = time.time()
         proc = self.spawn(label, concurrency, n)
         try:
-            polls = await self.wait_count(n, proc, timeout, label)
-            await asyncio.sleep(SETTLE)
+            polls, done = await self.wait_count(n, proc, timeout, label, partial=True)
+            if done < n:
+                raw = await self._stamps()
+                # The last stamp was never written: take it now, with the CPU
+                # time of the process that wrote the first one.
+                times = psutil.Process(int(raw["pid"])).cpu_times()
+                raw["last_wall"], raw["last_cpu"] = str(time.time()), str(times.user + times.system)
+                done = int(await self.counter.get(COUNTER_KEY) or 0)
+                polls += 1
+            else:
+                await asyncio.sleep(SETTLE)
             after = await read_server(self.control)
-            after_stats = await self._commandstats()
+            if done == n:
+                raw = await self._stamps()
         finally:
             self.stop(proc)
+        n_target, n = n, done
         delta: ServerReading = after - before
-        stats = {k: after_stats.get(k, 0) - before_stats.get(k, 0) for k in after_stats}
-        # The harness's own traffic: its GETs, one INFO per reading pair, one
-        # INFO commandstats; the body's: n INCRs and two stamp HSETs.
-        harness = polls + 2
+        stats = dict(delta.commandstats)
+        # The harness's own traffic: its GETs and the first reading's INFO;
+        # the job body's: n INCRs and two stamp HSETs.
+        harness = polls + 1
         body = n + 2
         stats["get"] = stats.get("get", 0) - polls
-        stats["info"] = stats.get("info", 0) - 2
-        stats["incr"] = stats.get("incr", 0) - n
+        stats["info"] = stats.get("info", 0) - 1
+        stats["incrby"] = stats.get("incrby", 0) - n  # redis-py sends INCR as INCRBY key 1
         stats["hset"] = stats.get("hset", 0) - 2
         stats = {k: v for k, v in sorted(stats.items(), key=lambda kv: -kv[1]) if v}
-        raw = {k.decode(): v.decode() for k, v in (await self.counter.hgetall(STAMPS_KEY)).items()}
         first_wall, last_wall = float(raw["first_wall"]), float(raw["last_wall"])
         cpu = float(raw["last_cpu"]) - float(raw["first_cpu"])
         span = max(last_wall - first_wall, 1e-9)
@@ -226,12 +257,16 @@ class Bench:
             rate_from_spawn=n / (last_wall - spawned),
             startup_s=first_wall - spawned,
             commands_per_job=(delta.commands - harness - body) / n,
-            commands_all_per_job=(delta.commands_all - harness - body) / n,
+            script_calls_per_job=sum(v for k, v in stats.items() if k.startswith(("eval", "fcall"))) / n,
             redis_cpu_us=delta.cpu / n * 1e6,
             worker_cpu_us=cpu / (n - 1) * 1e6,
             loop=raw.get("loop", "?"),
             commandstats=stats,
+            partial=n < n_target,
         )
+
+    async def _stamps(self) -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in (await self.counter.hgetall(STAMPS_KEY)).items()}
 
     async def latency(self, n: int, rate: float, concurrency: int | None, timeout: float) -> Latency:
         """Enqueue→start latency of ``n`` jobs sent at ``rate`` per second to an idle worker."""
@@ -257,10 +292,6 @@ class Bench:
         starts = {int(k): float(v) for k, v in (await self.counter.hgetall(STARTS_KEY)).items()}
         waits = sorted((starts[i] - enqueued[i]) * 1000 for i in range(n))
         return Latency(n, percentile(waits, 50), percentile(waits, 99), n / sent_in)
-
-    async def _commandstats(self) -> dict[str, int]:
-        info = await self.control.info("commandstats")
-        return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in info.items()}
 
 
 def percentile(sorted_values: list[float], pct: float) -> float:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 import redis
+import redis.asyncio
 
 
 def free_port() -> int:
@@ -83,24 +84,26 @@ class RedisServer:
 
 @dataclass(frozen=True, slots=True)
 class ServerReading:
-    """Redis's cumulative counters at one moment."""
+    """Redis's cumulative counters at one moment, from one ``INFO all``."""
 
     commands: int
-    """``total_commands_processed``: commands sent by clients (a script call is one)."""
-    commands_all: int
-    """Sum of ``INFO commandstats`` calls: also counts each command a script runs."""
+    """``total_commands_processed`` (on Redis 7, commands run by scripts count too)."""
     cpu: float
     """``used_cpu_sys + used_cpu_user`` in seconds."""
+    commandstats: dict[str, int]
+    """Calls per command (``INFO commandstats``)."""
 
     def __sub__(self, other: ServerReading) -> ServerReading:
-        return ServerReading(
-            self.commands - other.commands, self.commands_all - other.commands_all, self.cpu - other.cpu
-        )
+        stats = {k: v - other.commandstats.get(k, 0) for k, v in self.commandstats.items()}
+        return ServerReading(self.commands - other.commands, self.cpu - other.cpu, stats)
 
 
 async def read_server(client: redis.asyncio.Redis) -> ServerReading:
-    """Read the counters with ``INFO`` (counted as one command by the caller)."""
+    """Read the counters with one ``INFO all``.
+
+    The INFO call itself shows up in the next reading, not in this one.
+    """
     info = await client.info("all")
-    commands_all = sum(int(v["calls"]) for k, v in info.items() if k.startswith("cmdstat_"))
+    stats = {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in info.items() if k.startswith("cmdstat_")}
     cpu = float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
-    return ServerReading(int(info["total_commands_processed"]), commands_all, cpu)
+    return ServerReading(int(info["total_commands_processed"]), cpu, stats)

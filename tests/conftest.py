@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
 from aioresque import Queue
+from aioresque._connect import Client, close_client, connect
+from tests.redis_cluster import RedisCluster, SentinelGroup
 from tests.redis_server import RedisServer
 
 
@@ -19,14 +20,25 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of the Redis the suite uses.
 
     ``REDIS_URL`` points the suite at an existing server; otherwise a private
-    ``redis-server`` is started on a free port. Tests only touch keys under
-    their own prefix, never the whole database.
+    ``redis-server`` is started on a free port — or, with
+    ``AIORESQUE_TEST_BACKEND=cluster`` / ``sentinel``, a real 3-master
+    Cluster or a master, replica and three sentinels. Tests only touch keys
+    under their own prefix, never the whole database.
     """
     existing = os.environ.get("REDIS_URL")
     if existing:
         yield existing
         return
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    backend = os.environ.get("AIORESQUE_TEST_BACKEND", "single")
+    server: RedisServer | RedisCluster | SentinelGroup
+    if backend == "cluster":
+        server = RedisCluster(tmp_path_factory.mktemp("cluster"))
+    elif backend == "sentinel":
+        server = SentinelGroup(tmp_path_factory.mktemp("sentinel"))
+    elif backend == "single":
+        server = RedisServer(tmp_path_factory.mktemp("redis"))
+    else:
+        raise pytest.UsageError(f"AIORESQUE_TEST_BACKEND must be single, cluster or sentinel, not {backend!r}")
     server.start()
     try:
         yield server.url
@@ -41,17 +53,17 @@ def prefix() -> str:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
+async def redis(redis_url: str) -> AsyncIterator[Client]:
     """A client on the test Redis."""
-    client = Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         yield client
     finally:
-        await client.aclose()
+        await close_client(client)
 
 
 @pytest.fixture
-async def queue(redis: Redis, prefix: str) -> Queue:
+async def queue(redis: Client, prefix: str) -> Queue:
     """The ``default`` queue under this test's prefix."""
     return Queue(redis, "default", prefix=prefix)
 
@@ -60,3 +72,15 @@ async def queue(redis: Redis, prefix: str) -> Queue:
 def tmp(tmp_path: Path) -> Path:
     """Alias of ``tmp_path`` for brevity."""
     return tmp_path
+
+
+def backend() -> str:
+    """The kind of Redis the suite runs against: single, cluster or sentinel."""
+    return os.environ.get("AIORESQUE_TEST_BACKEND", "single")
+
+
+single_node_only = pytest.mark.skipif(
+    backend() != "single",
+    reason="measures or configures one node's server (INFO, SCRIPT FLUSH); covered by the single-node run",
+)
+"""For the few tests that read one server's INFO or flush its scripts."""

@@ -115,3 +115,8 @@ async def follow_up(n: int) -> int:
 @aioresque.job
 async def pid() -> int:
     return os.getpid()
+
+
+@aioresque.job(max_attempts=1)
+async def fails_with(n: int) -> None:
+    raise LookupError(f"no row {n} in table t{n % 2}")

@@ -29,7 +29,15 @@ class RedisServer:
             keeps every acknowledged write.
     """
 
-    def __init__(self, directory: Path, *, appendonly: bool = False, port: int | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        appendonly: bool = False,
+        port: int | None = None,
+        extra: list[str] | None = None,
+        sentinel: bool = False,
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
@@ -37,6 +45,10 @@ class RedisServer:
         self.directory = directory
         self.appendonly = appendonly
         self.port = port or free_port()
+        self.extra = extra or []
+        self.sentinel = sentinel
+        self.sentinel_config = ""
+        """For a sentinel: the ``sentinel ...`` lines of its config file."""
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -47,6 +59,14 @@ class RedisServer:
     def start(self) -> None:
         """Start the server and wait until it answers PING."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        if self.sentinel:
+            # A sentinel rewrites its config file, so it needs one of its own.
+            config = self.directory / "sentinel.conf"
+            config.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\n{self.sentinel_config}")
+            args = [self.binary, str(config), "--sentinel", "--logfile", "redis.log"]
+            self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self._wait_ready()
+            return
         args = [
             self.binary,
             "--port",
@@ -66,7 +86,12 @@ class RedisServer:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
             args += ["--appendonly", "no"]
+        args += self.extra
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -8,6 +8,7 @@ import pytest
 from redis.asyncio import Redis
 
 from aioresque import Queue, _scripts
+from tests.conftest import single_node_only
 
 SCRIPTS = sorted(
     p.name.removesuffix(".lua")
@@ -28,6 +29,7 @@ def test_every_script_has_a_header(name: str) -> None:
     assert "@include" not in source
 
 
+@single_node_only
 async def test_noscript_falls_back_to_eval(queue: Queue, redis: Redis) -> None:
     await redis.script_flush()
     job = await queue.enqueue("add", 1, 2)

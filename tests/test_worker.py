@@ -21,6 +21,7 @@ from aioresque import (
     Worker,
 )
 from tests import jobs_for_tests
+from tests.conftest import single_node_only
 
 FAST_RETRY = Backoff(base=0.01, cap=0.05)
 
@@ -233,6 +234,7 @@ async def test_delayed_job_runs_when_due_without_polling(queue: Queue) -> None:
         assert 0.45 <= time.monotonic() - started < 1.0
 
 
+@single_node_only
 async def test_idle_worker_sends_few_commands(queue: Queue, redis: Redis) -> None:
     async with make_worker(queue):
         await anyio.sleep(0.5)

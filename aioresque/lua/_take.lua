@@ -2,7 +2,8 @@
 -- Defines local helpers only; touches keys only through the table K that the
 -- including script builds from its KEYS.
 --
--- K fields: queue, scheduled, active, jobs, state, marker, dead, stats.
+-- K fields: queue, scheduled, active, jobs, state, marker, dead, stats, and
+-- optionally paused (the queue's pause flag; take() claims nothing while it exists).
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -37,7 +38,7 @@ local function recover(K, now, limit, max_lost)
     redis.call('HINCRBY', K.stats, 'lost', 1)
     local st = load_state(K, id)
     if st then
-      st.lost = (st.lost or 0) + 1
+      st.lost = (tonumber(st.lost) or 0) + 1
       st.worker = nil
       st.reason = 'worker lost'
       if st.lost >= max_lost then
@@ -92,6 +93,10 @@ end
 local function take(K, now, worker, n, lease_ms, max_lost)
   recover(K, now, 100, max_lost)
   promote(K, now, math.max(n, 100))
+  if K.paused and redis.call('EXISTS', K.paused) == 1 then
+    -- Paused: recovery and promotion go on, but nothing is handed out.
+    return {now, next_wake(K), {}, {}}
+  end
   local items = {}
   local dropped = {}
   local claimed = 0
@@ -117,7 +122,7 @@ local function take(K, now, worker, n, lease_ms, max_lost)
       dropped[#dropped + 1] = id
       redis.call('HINCRBY', K.stats, 'dropped', 1)
     else
-      st.attempts = (st.attempts or 0) + 1
+      st.attempts = (tonumber(st.attempts) or 0) + 1
       st.status = 'active'
       st.worker = worker
       st.started_at = now

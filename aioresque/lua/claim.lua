@@ -4,13 +4,20 @@
 -- then pops jobs from the head of the queue, counts the attempt, and records
 -- the worker as owner with a lease deadline on Redis's clock.
 --
--- KEYS: 1 queue, 2 scheduled, 3 active, 4 jobs, 5 state, 6 marker, 7 dead, 8 stats
+-- KEYS: 1 queue, 2 scheduled, 3 active, 4 jobs, 5 state, 6 marker, 7 dead, 8 stats,
+--       9 paused (optional: while it exists nothing is claimed),
+--       10 results, 11 errors, 12 done, 13 watched, 14 cancelled (optional:
+--       only checked, so that a queue with garbage in any key is left alone
+--       rather than having its jobs run and their outcomes refused)
 -- ARGV: 1 worker id, 2 n, 3 lease (ms), 4 max lost
 -- Returns: {now ms, next wake ms or '', {dropped ids}, {id, state JSON, payload, ...}}
 
+-- @include _guard.lua
 -- @include _take.lua
 
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], jobs = KEYS[4],
-           state = KEYS[5], marker = KEYS[6], dead = KEYS[7], stats = KEYS[8]}
+           state = KEYS[5], marker = KEYS[6], dead = KEYS[7], stats = KEYS[8], paused = KEYS[9]}
+check_types(K)
+check_types({results = KEYS[10], errors = KEYS[11], done = KEYS[12], watched = KEYS[13], cancelled = KEYS[14]})
 local now = now_ms()
 return take(K, now, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))

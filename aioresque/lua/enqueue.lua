@@ -9,6 +9,11 @@
 --       id, name, payload, max attempts (or '': the handler's), timeout (ms or ''), delay (ms)
 -- Returns: one entry per job: '' when it was added, else the existing status.
 
+-- @include _guard.lua
+
+check_types({queue = KEYS[1], scheduled = KEYS[2], jobs = KEYS[3], state = KEYS[4], marker = KEYS[5],
+             stats = KEYS[6]})
+
 local TIME = redis.call('TIME')
 local now = tonumber(TIME[1]) * 1000 + math.floor(tonumber(TIME[2]) / 1000)
 local count = tonumber(ARGV[1])

@@ -2,7 +2,12 @@
 --
 -- KEYS: 1 active, 2 state
 -- ARGV: 1 worker id, 2 lease (ms), 3.. job ids
--- Returns: the ids whose lease this worker no longer holds.
+-- Returns: for each id whose lease this worker no longer holds, the id and
+--          the job's status now ('' when it has no record), flat: {id, status, ...}.
+
+-- @include _guard.lua
+
+check_types({active = KEYS[1], state = KEYS[2]})
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -11,17 +16,20 @@ local lost = {}
 for i = 3, #ARGV do
   local id = ARGV[i]
   local held = false
-  if redis.call('ZSCORE', KEYS[1], id) then
-    local raw = redis.call('HGET', KEYS[2], id)
-    if raw then
-      local ok, st = pcall(cjson.decode, raw)
-      held = ok and type(st) == 'table' and st.status == 'active' and st.worker == ARGV[1]
+  local status = ''
+  local raw = redis.call('HGET', KEYS[2], id)
+  if raw then
+    local ok, st = pcall(cjson.decode, raw)
+    if ok and type(st) == 'table' then
+      status = tostring(st.status)
+      held = st.status == 'active' and st.worker == ARGV[1] and redis.call('ZSCORE', KEYS[1], id) ~= false
     end
   end
   if held then
     redis.call('ZADD', KEYS[1], deadline, id)
   else
     lost[#lost + 1] = id
+    lost[#lost + 1] = status
   end
 end
 return lost

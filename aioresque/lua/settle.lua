@@ -16,8 +16,8 @@
 -- retention count are pruned, a bounded number per call.
 --
 -- KEYS: 1 queue, 2 scheduled, 3 active, 4 jobs, 5 state, 6 marker, 7 dead,
---       8 stats, 9 results, 10 errors, 11 done, 12 watched,
---       13.. one notify key per outcome, in order
+--       8 stats, 9 results, 10 errors, 11 done, 12 watched, 13 paused,
+--       14 history, 15.. one notify key per outcome, in order
 -- ARGV: 1 worker id, 2 lease (ms), 3 max lost, 4 claim n,
 --       5 done ttl (ms), 6 done max, 7 dead ttl (ms), 8 dead max,
 --       9 outcome count, then per outcome 6 values:
@@ -26,22 +26,29 @@
 -- Returns: {{'ok' | 'refused' per outcome}, now, next wake, dropped, items}
 --          (the last three as in claim.lua; empty when claim n is 0)
 
+-- @include _guard.lua
 -- @include _take.lua
 
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], jobs = KEYS[4],
            state = KEYS[5], marker = KEYS[6], dead = KEYS[7], stats = KEYS[8],
-           results = KEYS[9], errors = KEYS[10], done = KEYS[11], watched = KEYS[12]}
+           results = KEYS[9], errors = KEYS[10], done = KEYS[11], watched = KEYS[12],
+           paused = KEYS[13], history = KEYS[14]}
+check_types(K)
 local worker = ARGV[1]
 local now = now_ms()
 local count = tonumber(ARGV[9])
 local codes = {}
 local woke = false
+local n_completed, n_failed = 0, 0  -- for the history ring
 
 local function notify(i, id)
   if redis.call('SREM', K.watched, id) == 1 then
-    local key = KEYS[12 + i]
-    redis.call('LPUSH', key, '1')
-    redis.call('PEXPIRE', key, 60000)
+    local key = KEYS[14 + i]
+    local t = redis.call('TYPE', key)['ok']
+    if t == 'none' or t == 'list' then  -- garbage in a notify key must not stop the settle
+      redis.call('LPUSH', key, '1')
+      redis.call('PEXPIRE', key, 60000)
+    end
   end
 end
 
@@ -67,12 +74,14 @@ for i = 1, count do
       redis.call('HSET', K.results, id, value)
       redis.call('ZADD', K.done, now, id)
       redis.call('HINCRBY', K.stats, 'completed', 1)
+      n_completed = n_completed + 1
       notify(i, id)
     elseif kind == 'fail' then
-      st.failures = (st.failures or 0) + 1
+      st.failures = (tonumber(st.failures) or 0) + 1
       redis.call('HSET', K.errors, id, value)
       redis.call('HINCRBY', K.stats, 'failed', 1)
-      if st.failures < (st.max_attempts or tonumber(ARGV[b + 5])) then
+      n_failed = n_failed + 1
+      if st.failures < (tonumber(st.max_attempts) or tonumber(ARGV[b + 5])) then
         local due = now + tonumber(ARGV[b + 4])
         st.status = 'retrying'
         st.due_at = due
@@ -92,6 +101,7 @@ for i = 1, count do
       redis.call('HSET', K.errors, id, value)
       redis.call('ZADD', K.dead, now, id)
       redis.call('HINCRBY', K.stats, 'dead', 1)
+      n_failed = n_failed + 1
       notify(i, id)
     else -- requeue
       st.status = 'queued'
@@ -104,6 +114,21 @@ for i = 1, count do
   end
 end
 if woke then wake(K) end
+
+-- Throughput history (dashboards): a ring of 60 one-minute slots, one field
+-- each, "minute:completed:failed"; a slot holding an older minute restarts.
+-- Two commands per settle call, whatever the batch size.
+if n_completed + n_failed > 0 then
+  local minute = math.floor(now / 60000)
+  local slot = tostring(minute % 60)
+  local c, f = n_completed, n_failed
+  local old = redis.call('HGET', K.history, slot)
+  if old then
+    local m, oc, of = string.match(old, '^(%d+):(%d+):(%d+)$')
+    if tonumber(m) == minute then c, f = c + tonumber(oc), f + tonumber(of) end
+  end
+  redis.call('HSET', K.history, slot, string.format('%d:%d:%d', minute, c, f))
+end
 
 -- Retention: drop the oldest finished records past their age or count.
 local function prune(set, ttl, max)

@@ -27,7 +27,6 @@ COUNTER_KEY = "bench:done"
 STAMPS_KEY = "bench:stamps"
 STARTS_KEY = "bench:starts"
 
-_URL = os.environ.get("BENCH_COUNTER_URL", "redis://127.0.0.1:6399/1")
 _TARGET = int(os.environ.get("BENCH_TARGET", "0"))
 _LATENCY = os.environ.get("BENCH_LATENCY") == "1"
 SLEEP_SECONDS = 0.01
@@ -46,14 +45,15 @@ def _loop_kind() -> str:
 
 def _stamp_fields(n: int) -> dict[str, Any]:
     which = "first" if n == 1 else "last"
-    return {f"{which}_wall": repr(time.time()), f"{which}_cpu": repr(time.process_time()), "loop": _loop_kind()}
+    fields = {f"{which}_wall": repr(time.time()), f"{which}_cpu": repr(time.process_time())}
+    return fields | {"loop": _loop_kind(), "pid": os.getpid()}
 
 
 async def body(i: int) -> None:
     """The async job body: one INCR, plus a stamp on the first and last job."""
     global _async_client
     if _async_client is None:
-        _async_client = redis.asyncio.Redis.from_url(_URL)
+        _async_client = redis.asyncio.Redis.from_url(os.environ["BENCH_COUNTER_URL"])
     if _LATENCY:
         started = time.time()
         pipe = _async_client.pipeline(transaction=False)
@@ -76,7 +76,7 @@ def sync_body(i: int) -> None:
     """The same body for synchronous workers (RQ)."""
     global _sync_client
     if _sync_client is None:
-        _sync_client = redis.Redis.from_url(_URL)
+        _sync_client = redis.Redis.from_url(os.environ["BENCH_COUNTER_URL"])
     if _LATENCY:
         started = time.time()
         pipe = _sync_client.pipeline(transaction=False)

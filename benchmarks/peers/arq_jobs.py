@@ -7,7 +7,7 @@ from typing import Any
 from arq.connections import RedisSettings
 
 from ._body import body, sleepy_body
-from ._env import QUEUE, REDIS_URL, concurrency
+from ._env import QUEUE, concurrency, redis_url
 
 LOG_CONFIG: dict[str, Any] = {
     "version": 1,
@@ -31,7 +31,7 @@ class WorkerSettings:
     """arq reads its worker settings from a class's attributes."""
 
     functions = [noop, sleepy]  # noqa: RUF012 - arq's settings are class attributes
-    redis_settings = RedisSettings.from_dsn(REDIS_URL)
+    redis_settings = RedisSettings.from_dsn(redis_url())
     queue_name = QUEUE
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from bullmq import Job, Worker
 
 from ._body import body, sleepy_body
-from ._env import QUEUE, REDIS_URL, concurrency
+from ._env import QUEUE, concurrency, redis_url
 
 _HANDLERS = {"noop": body, "sleepy": sleepy_body}
 
@@ -26,7 +26,7 @@ async def process(job: Job, token: str) -> None:
 
 async def serve() -> None:
     """Run one worker until a stop signal arrives."""
-    options: dict[str, Any] = {"connection": REDIS_URL}
+    options: dict[str, Any] = {"connection": redis_url()}
     if (c := concurrency()) is not None:
         options["concurrency"] = c
     worker = Worker(QUEUE, process, options)

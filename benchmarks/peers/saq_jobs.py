@@ -7,7 +7,7 @@ from typing import Any
 from saq import Queue
 
 from ._body import body, sleepy_body
-from ._env import QUEUE, REDIS_URL, concurrency
+from ._env import QUEUE, concurrency, redis_url
 
 
 async def noop(ctx: dict[str, Any], *, i: int) -> None:
@@ -21,7 +21,7 @@ async def sleepy(ctx: dict[str, Any], *, i: int) -> None:
 
 
 settings: dict[str, Any] = {
-    "queue": Queue.from_url(REDIS_URL, name=QUEUE),
+    "queue": Queue.from_url(redis_url(), name=QUEUE),
     "functions": [noop, sleepy],
 }
 if (_c := concurrency()) is not None:

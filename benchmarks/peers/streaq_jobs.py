@@ -10,7 +10,7 @@ from typing import Any
 from streaq import Worker
 
 from ._body import body, sleepy_body
-from ._env import QUEUE, REDIS_URL, concurrency
+from ._env import QUEUE, concurrency, redis_url
 
 
 @asynccontextmanager
@@ -25,7 +25,7 @@ _options: dict[str, Any] = {}
 if (_c := concurrency()) is not None:
     _options["concurrency"] = _c
 
-worker: Worker[None] = Worker(redis_url=REDIS_URL, queue_name=QUEUE, lifespan=_quiet_logs, **_options)
+worker: Worker[None] = Worker(redis_url=redis_url(), queue_name=QUEUE, lifespan=_quiet_logs, **_options)
 
 
 @worker.task

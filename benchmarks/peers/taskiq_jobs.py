@@ -8,9 +8,9 @@ from __future__ import annotations
 from taskiq_redis import RedisStreamBroker
 
 from ._body import body, sleepy_body
-from ._env import QUEUE, REDIS_URL
+from ._env import QUEUE, redis_url
 
-broker = RedisStreamBroker(REDIS_URL, queue_name=QUEUE)
+broker = RedisStreamBroker(redis_url(), queue_name=QUEUE)
 
 
 @broker.task(task_name="noop")

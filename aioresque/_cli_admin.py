@@ -1,0 +1,428 @@
+"""Admin commands: ``info``, ``queues``, ``job``, ``enqueue``, ``cancel``, ``pause``, ``resume``, ``purge``.
+
+Each reads or changes Redis only through the public :class:`Queue` API and
+:mod:`aioresque._admin`; output is a table for people (coloured on a
+terminal) or JSON with ``--json``. The dead-set commands (``failed``,
+``dead``, ``retry``, ``delete``) live in :mod:`aioresque._cli_deadset`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+
+from . import _admin
+from ._cli import default_url, fail
+from ._cli_format import ProgressLine, ago, jsonable, paint, short_duration, table, use_colour
+from ._errors import AioresqueError, JobNotFound
+from ._keys import DEFAULT_PREFIX
+from ._queue import DEFAULT_URL, Queue
+from ._registry import WorkerInfo, list_workers
+from ._status import JobInfo, JobStatus
+
+EXIT_PROBLEMS = 1
+LATENCY_WARNING = 60.0
+"""Seconds the oldest waiting job may wait before ``info`` calls the queue stuck."""
+
+
+def common(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+    """Add ``--redis-url``, ``--prefix`` (and ``--json``) to a command."""
+    parser.add_argument("--redis-url", default=None, help=f"Redis URL (default: $AIORESQUE_REDIS_URL or {DEFAULT_URL})")
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"Redis key namespace (default: {DEFAULT_PREFIX})")
+    if json_flag:
+        parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def add_parser(sub: Any) -> None:
+    """Add the admin subcommands."""
+    p = sub.add_parser("info", help="queues, workers and what is stuck and why, at a glance")
+    common(p)
+    p.set_defaults(run=lambda a: run_command(a, _info))
+
+    p = sub.add_parser("queues", help="every queue with sizes, latency and counters")
+    common(p)
+    p.set_defaults(run=lambda a: run_command(a, _queues))
+
+    p = sub.add_parser("job", help="everything recorded about one job")
+    p.add_argument("job_id", metavar="ID")
+    p.add_argument("--queue", default=None, help="the job's queue (default: search every queue)")
+    common(p)
+    p.set_defaults(run=lambda a: run_command(a, _job))
+
+    p = sub.add_parser("enqueue", help="enqueue a job: NAME followed by JSON arguments")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("args", metavar="ARG", nargs="*", help="JSON values, e.g. 1 '\"text\"' '{\"a\": 1}'")
+    p.add_argument("--kwargs", default=None, help="JSON object of keyword arguments")
+    p.add_argument("--queue", default="default", help="queue (default: default)")
+    p.add_argument("--id", dest="job_id", default=None, help="job id (default: random)")
+    p.add_argument("--delay", type=float, default=None, help="seconds before it may run")
+    p.add_argument("--max-attempts", type=int, default=None, help="attempts before it is dead")
+    p.add_argument("--timeout", type=float, default=None, help="seconds an attempt may run")
+    common(p)
+    p.set_defaults(run=lambda a: run_command(a, _enqueue))
+
+    p = sub.add_parser("cancel", help="cancel a job (waiting or running)")
+    p.add_argument("job_id", metavar="ID")
+    p.add_argument("--queue", default=None, help="the job's queue (default: search every queue)")
+    common(p)
+    p.set_defaults(run=lambda a: run_command(a, _cancel))
+
+    for verb, text in (("pause", "stop workers claiming from QUEUE"), ("resume", "let workers claim from QUEUE")):
+        p = sub.add_parser(verb, help=text)
+        p.add_argument("queue", metavar="QUEUE")
+        common(p, json_flag=False)
+        p.set_defaults(run=lambda a, v=verb: run_command(a, _pause if v == "pause" else _resume))
+
+    p = sub.add_parser("purge", help="delete every job waiting in QUEUE (asks first)")
+    p.add_argument("queue", metavar="QUEUE")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    common(p, json_flag=False)
+    p.set_defaults(run=lambda a: run_command(a, _purge))
+
+
+def run_command(args: argparse.Namespace, command: Callable[[Queue, argparse.Namespace], Awaitable[int]]) -> int:
+    """Open the queue, run an async command, translate errors into one-line messages."""
+
+    async def main() -> int:
+        try:
+            async with Queue.from_url(args.redis_url or default_url(), prefix=args.prefix) as queue:
+                return await command(queue, args)
+        except AioresqueError as exc:
+            fail(str(exc))
+
+    try:
+        return anyio.run(main)
+    except BrokenPipeError:
+        # Output piped into `head` or a pager that quit: not an error. Point
+        # stdout at /dev/null so the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def emit_json(value: Any) -> None:
+    """Print ``value`` as indented JSON."""
+    print(json.dumps(jsonable(value), indent=2, default=str))
+
+
+def confirm(question: str, args: argparse.Namespace) -> bool:
+    """Ask a yes/no question on a terminal; without one, ``--yes`` is required."""
+    if getattr(args, "yes", False):
+        return True
+    if not sys.stdin.isatty():
+        fail(f"{question} Refusing without a terminal: pass --yes")
+    answer = input(f"{question} [y/N] ")
+    return answer.strip().lower() in {"y", "yes"}
+
+
+async def find_queue(queue: Queue, job_id: str, name: str | None) -> Queue:
+    """The queue holding ``job_id``: ``name`` if given, else the first known queue that has it.
+
+    Raises:
+        JobNotFound: no known queue has the job.
+    """
+    if name is not None:
+        return queue.sibling(name)
+    for known in await queue.known_queues():
+        candidate = queue.sibling(known)
+        if await candidate.job(job_id).status() is not JobStatus.NOT_FOUND:
+            return candidate
+    raise JobNotFound(f"no job {job_id!r} in any known queue (use --queue)")
+
+
+# -- info and queues -------------------------------------------------------------
+
+
+async def _overviews(queue: Queue) -> list[_admin.QueueOverview]:
+    return [await queue.sibling(name).overview() for name in await queue.known_queues()]
+
+
+def _queue_rows(overviews: list[_admin.QueueOverview], colour: bool) -> list[list[str]]:
+    rows = []
+    for o in overviews:
+        latency = short_duration(o.latency)
+        if o.latency >= LATENCY_WARNING:
+            latency = paint(latency, "red", colour)
+        state = paint("paused", "yellow bold", colour) if o.paused else paint("running", "green", colour)
+        dead = paint(str(o.dead), "red", colour) if o.dead else "0"
+        rows.append(
+            [
+                o.name,
+                state,
+                str(o.queued),
+                latency,
+                str(o.scheduled),
+                str(o.active),
+                dead,
+                str(o.counters.get("completed", 0)),
+                str(o.counters.get("failed", 0)),
+            ]
+        )
+    return rows
+
+
+_QUEUE_HEADERS = ["QUEUE", "STATE", "QUEUED", "LATENCY", "SCHEDULED", "ACTIVE", "DEAD", "PROCESSED", "FAILED"]
+
+
+async def _queues(queue: Queue, args: argparse.Namespace) -> int:
+    overviews = await _overviews(queue)
+    if args.json:
+        emit_json([dataclasses.asdict(o) for o in overviews])
+        return 0
+    if not overviews:
+        print("no queues yet (nothing has been enqueued under this prefix)")
+        return 0
+    print(table(_QUEUE_HEADERS, _queue_rows(overviews, use_colour(sys.stdout)), use_colour(sys.stdout)))
+    return 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing ``info`` thinks a person should look at."""
+
+    queue: str | None
+    message: str
+
+
+def find_problems(
+    overviews: list[_admin.QueueOverview],
+    workers: list[WorkerInfo],
+    top_errors: dict[str, list[tuple[str, str, int]]],
+) -> list[Problem]:
+    """What is stuck and why: a pure reading of queue, worker and error summaries."""
+    problems: list[Problem] = []
+    live = [w for w in workers if not w.stale]
+    for w in workers:
+        if w.stale:
+            held = f", holding {len(w.in_flight)} job(s) that will be recovered" if w.in_flight else ""
+            problems.append(Problem(None, f"worker {w.id} stopped heartbeating{held}"))
+    for o in overviews:
+        waiting = o.queued > 0
+        if o.paused:
+            problems.append(Problem(o.name, f"paused with {o.queued} job(s) waiting (aioresque resume {o.name})"))
+        elif waiting and not any(o.name in w.queues or "*" in w.queues for w in live):
+            problems.append(Problem(o.name, f"{o.queued} job(s) waiting and no live worker serves this queue"))
+        elif waiting and o.latency >= LATENCY_WARNING:
+            problems.append(
+                Problem(o.name, f"oldest job has waited {short_duration(o.latency)}: workers are behind or busy")
+            )
+        for name, error, count in top_errors.get(o.name, []):
+            problems.append(Problem(o.name, f"{count} in the dead set: {name}: {error}"))
+    return problems
+
+
+async def _info(queue: Queue, args: argparse.Namespace) -> int:
+    overviews = await _overviews(queue)
+    workers = await list_workers(queue.redis, prefix=queue.prefix)
+    errors = {o.name: await _admin.top_errors(queue.sibling(o.name)) for o in overviews if o.dead}
+    problems = find_problems(overviews, workers, errors)
+    if args.json:
+        emit_json(
+            {
+                "queues": [dataclasses.asdict(o) for o in overviews],
+                "workers": [dataclasses.asdict(w) for w in workers],
+                "problems": [dataclasses.asdict(p) for p in problems],
+            }
+        )
+        return EXIT_PROBLEMS if problems else 0
+    colour = use_colour(sys.stdout)
+    print(paint("Queues", "bold cyan", colour))
+    if overviews:
+        print(table(_QUEUE_HEADERS, _queue_rows(overviews, colour), colour))
+    else:
+        print("  none yet")
+    print()
+    busy = sum(len(w.in_flight) for w in workers)
+    stale = sum(1 for w in workers if w.stale)
+    print(paint("Workers", "bold cyan", colour), f"{len(workers)} registered, {busy} job(s) in flight", end="")
+    print(paint(f", {stale} stale", "red", colour) if stale else "")
+    if workers:
+        print(table(*worker_table(workers, colour), colour))
+    print()
+    if problems:
+        print(paint("Needs attention", "bold red", colour))
+        for p in problems:
+            where = f"[{p.queue}] " if p.queue else ""
+            print(f"  {paint('!', 'red', colour)} {where}{p.message}")
+    else:
+        print(paint("Nothing stuck.", "green", colour))
+    return EXIT_PROBLEMS if problems else 0
+
+
+def worker_table(workers: list[WorkerInfo], colour: bool) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows describing workers (stale ones marked)."""
+    now = datetime.now(UTC)
+    rows = []
+    for w in workers:
+        if w.stale:
+            state = paint("STALE", "red bold", colour)
+        elif w.paused:
+            state = paint("paused", "yellow", colour)
+        else:
+            state = paint("busy", "green", colour) if w.in_flight else "idle"
+        rows.append(
+            [
+                w.host,
+                str(w.pid),
+                ",".join(w.queues),
+                state,
+                f"{len(w.in_flight)}/{w.concurrency}",
+                ago(w.last_heartbeat, now),
+                ago(w.started_at, now),
+            ]
+        )
+    return ["HOST", "PID", "QUEUES", "STATE", "JOBS", "HEARTBEAT", "UP"], rows
+
+
+# -- one job -----------------------------------------------------------------------
+
+
+def describe_job(info: JobInfo, colour: bool) -> str:
+    """A job's full record as aligned ``field: value`` lines."""
+    status_colour = {
+        JobStatus.COMPLETE: "green",
+        JobStatus.FAILED: "red",
+        JobStatus.DEAD: "red",
+        JobStatus.CANCELLED: "yellow",
+        JobStatus.RETRYING: "yellow",
+        JobStatus.ACTIVE: "blue",
+    }.get(info.status, "")
+    fields: list[tuple[str, str]] = [
+        ("id", info.id),
+        ("queue", info.queue),
+        ("name", info.name),
+        ("status", paint(info.status.value, status_colour, colour)),
+        ("args", json.dumps(jsonable(info.args), default=str)),
+        ("kwargs", json.dumps(jsonable(info.kwargs), default=str)),
+        ("attempts", f"{info.attempts} (failures {info.failures}, lost {info.lost}, max {info.max_attempts or '-'})"),
+        ("timeout", "-" if info.timeout is None else f"{info.timeout}s"),
+    ]
+    for label, when in (
+        ("enqueued", info.enqueued_at),
+        ("due", info.due_at),
+        ("started", info.started_at),
+        ("finished", info.finished_at),
+    ):
+        if when is not None:
+            fields.append((label, f"{when.isoformat(timespec='milliseconds')} ({ago(when)} ago)"))
+    if info.worker:
+        fields.append(("worker", info.worker))
+    if info.status is JobStatus.COMPLETE:
+        fields.append(("result", json.dumps(jsonable(info.result), default=str)))
+    if info.error:
+        fields.append(("error", paint(info.error, "red", colour)))
+    if info.payload_error:
+        fields.append(("payload error", info.payload_error))
+    width = max(len(k) for k, _ in fields)
+    text = "\n".join(f"{paint(k.rjust(width), 'bold', colour)}  {v}" for k, v in fields)
+    if info.traceback:
+        text += "\n" + paint("traceback", "bold", colour) + "\n" + info.traceback.rstrip()
+    return text
+
+
+async def _job(queue: Queue, args: argparse.Namespace) -> int:
+    target = await find_queue(queue, args.job_id, args.queue)
+    info = await target.job(args.job_id).info()
+    if args.json:
+        emit_json(dataclasses.asdict(info))
+    else:
+        print(describe_job(info, use_colour(sys.stdout)))
+    return 0
+
+
+# -- changes -------------------------------------------------------------------------
+
+
+def parse_json_args(values: list[str], kwargs: str | None) -> tuple[list[Any], dict[str, Any]]:
+    """Decode the ``enqueue`` command's JSON arguments, naming the one that is not JSON.
+
+    Raises:
+        argparse.ArgumentTypeError: an argument is not JSON, or kwargs not an object.
+    """
+    args = []
+    for i, text in enumerate(values, 1):
+        try:
+            args.append(json.loads(text))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"argument {i} is not JSON: {text!r} (strings need quotes: '\"{text}\"')"
+            ) from None
+    kw: dict[str, Any] = {}
+    if kwargs is not None:
+        try:
+            kw = json.loads(kwargs)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--kwargs is not JSON: {kwargs!r}") from None
+        if not isinstance(kw, dict):
+            raise argparse.ArgumentTypeError("--kwargs must be a JSON object")
+    return args, kw
+
+
+async def _enqueue(queue: Queue, args: argparse.Namespace) -> int:
+    try:
+        values, kwargs = parse_json_args(args.args, args.kwargs)
+    except argparse.ArgumentTypeError as exc:
+        fail(str(exc))
+    job = await queue.sibling(args.queue).enqueue(
+        args.name,
+        *values,
+        _job_id=args.job_id,
+        _delay=args.delay,
+        _max_attempts=args.max_attempts,
+        _timeout=args.timeout,
+        **kwargs,
+    )
+    status = await job.status()
+    if args.json:
+        emit_json({"id": job.id, "queue": job.queue.name, "status": status.value})
+    else:
+        print(f"{job.id} {status.value} on {job.queue.name}")
+    return 0
+
+
+async def _cancel(queue: Queue, args: argparse.Namespace) -> int:
+    target = await find_queue(queue, args.job_id, args.queue)
+    cancelled = await target.cancel(args.job_id)
+    status = await target.job(args.job_id).status()
+    if args.json:
+        emit_json({"id": args.job_id, "cancelled": cancelled, "status": status.value})
+    else:
+        print(f"{args.job_id}: {'cancelled' if cancelled else 'already finished'} ({status.value})")
+    return 0
+
+
+async def _pause(queue: Queue, args: argparse.Namespace) -> int:
+    await queue.sibling(args.queue).pause()
+    print(f"{args.queue}: paused (workers claim nothing from it until `aioresque resume {args.queue}`)")
+    return 0
+
+
+async def _resume(queue: Queue, args: argparse.Namespace) -> int:
+    await queue.sibling(args.queue).resume()
+    print(f"{args.queue}: resumed")
+    return 0
+
+
+async def _purge(queue: Queue, args: argparse.Namespace) -> int:
+    target = queue.sibling(args.queue)
+    waiting = (await target.overview()).queued
+    if waiting == 0:
+        print(f"{args.queue}: nothing waiting")
+        return 0
+    if not confirm(f"Delete the {waiting} job(s) waiting in {args.queue!r}?", args):
+        print("nothing deleted")
+        return 1
+    progress = ProgressLine("purging")
+    try:
+        deleted = await _admin.purge(target, progress)
+    finally:
+        progress.close()
+    print(f"{args.queue}: deleted {deleted} waiting job(s)")
+    return 0

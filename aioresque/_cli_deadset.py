@@ -1,0 +1,174 @@
+"""Dead-set commands: ``failed`` and ``dead`` list, ``retry`` and ``delete`` act.
+
+``retry``/``delete`` take job ids, or with none a filter (``--name``,
+``--error``, ``--older-than``, ``--newer-than``) over the jobs of
+``--status`` (default: the whole dead set) in one queue or all; bulk runs
+ask for confirmation and show progress on a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from typing import Any
+
+from . import _admin
+from ._cli import fail
+from ._cli_admin import common, confirm, emit_json, run_command
+from ._cli_format import ProgressLine, ago, jsonable, paint, parse_duration, shorten, table, use_colour
+from ._queue import Queue
+from ._status import JobStatus
+
+DEAD_SET = "failed,dead,cancelled"
+
+
+def _filters(p: argparse.ArgumentParser, default_status: str) -> None:
+    p.add_argument("--queue", default=None, help="one queue (default: every known queue)")
+    p.add_argument(
+        "--status", default=default_status, help=f"comma-separated statuses to select (default: {default_status})"
+    )
+    p.add_argument("--name", default=None, help="only jobs of this handler name")
+    p.add_argument("--error", default=None, help="only jobs whose last error contains this text (any case)")
+    p.add_argument("--older-than", type=parse_duration, default=None, metavar="AGE", help="e.g. 30m, 2h, 7d")
+    p.add_argument("--newer-than", type=parse_duration, default=None, metavar="AGE", help="e.g. 30m, 2h, 7d")
+
+
+def add_parser(sub: Any) -> None:
+    """Add the dead-set subcommands."""
+    for command, status, text in (
+        ("failed", "failed", "list jobs whose handler failed on every attempt"),
+        ("dead", DEAD_SET, "list the dead set: failed, dead (could not run) and cancelled jobs"),
+    ):
+        p = sub.add_parser(command, help=text)
+        _filters(p, status)
+        p.add_argument("--limit", type=int, default=50, help="jobs per queue to show (default: 50)")
+        p.add_argument("--offset", type=int, default=0, help="skip this many first (default: 0)")
+        common(p)
+        p.set_defaults(run=lambda a: run_command(a, _list))
+
+    for command, text in (
+        ("retry", "put jobs back on their queue (ids, or every job the filters select)"),
+        ("delete", "delete jobs (ids, or every job the filters select); running jobs are skipped"),
+    ):
+        p = sub.add_parser(command, help=text)
+        p.add_argument("job_ids", metavar="ID", nargs="*", help="job ids (default: select with the filters)")
+        _filters(p, DEAD_SET)
+        p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        common(p)
+        p.set_defaults(run=lambda a, c=command: run_command(a, _retry if c == "retry" else _delete))
+
+
+def _filter(args: argparse.Namespace) -> _admin.JobFilter:
+    return _admin.JobFilter(args.name, args.error, args.older_than, args.newer_than)
+
+
+def _statuses(args: argparse.Namespace) -> tuple[JobStatus, ...]:
+    try:
+        return _admin.parse_statuses(s.strip() for s in args.status.split(",") if s.strip())
+    except Exception as exc:  # noqa: BLE001 - a bad --status is a usage error, said in one line
+        fail(str(exc))
+
+
+async def _queues(queue: Queue, args: argparse.Namespace) -> list[Queue]:
+    names = [args.queue] if args.queue else await queue.known_queues()
+    return [queue.sibling(n) for n in names]
+
+
+async def _list(queue: Queue, args: argparse.Namespace) -> int:
+    statuses = _statuses(args)
+    pages = {}
+    for q in await _queues(queue, args):
+        pages[q.name] = await q.list_jobs(statuses, _filter(args), offset=args.offset, limit=args.limit)
+    if args.json:
+        emit_json({name: [dataclasses.asdict(j) for j in page.jobs] for name, page in pages.items()})
+        return 0
+    colour = use_colour(sys.stdout)
+    rows = []
+    total = 0
+    for page in pages.values():
+        total += page.total
+        for j in page.jobs:
+            status = paint(j.status.value, "yellow" if j.status is JobStatus.CANCELLED else "red", colour)
+            rows.append(
+                [
+                    j.id,
+                    j.queue,
+                    j.name,
+                    status,
+                    str(j.attempts),
+                    ago(j.finished_at or j.due_at or j.enqueued_at),
+                    shorten(json.dumps(jsonable([*j.args]), default=str), 30),
+                    shorten(j.error or "", 60),
+                ]
+            )
+    if not rows:
+        print("no matching jobs")
+        return 0
+    print(table(["ID", "QUEUE", "NAME", "STATUS", "ATT", "AGE", "ARGS", "ERROR"], rows, colour))
+    shown = len(rows)
+    if total > shown:
+        print(paint(f"{shown} of {total} shown (--limit/--offset for more)", "dim", colour))
+    return 0
+
+
+async def _selected(queue: Queue, args: argparse.Namespace) -> dict[str, list[str]]:
+    """Job ids to act on, by queue: the given ids, or the filters' selection."""
+    if args.job_ids:
+        if args.queue:
+            return {args.queue: list(args.job_ids)}
+        by_queue: dict[str, list[str]] = {}
+        for job_id in args.job_ids:
+            for q in await _queues(queue, args):
+                if await q.job(job_id).status() is not JobStatus.NOT_FOUND:
+                    by_queue.setdefault(q.name, []).append(job_id)
+                    break
+            else:
+                print(f"{job_id}: no such job in any known queue", file=sys.stderr)
+        return by_queue
+    statuses = _statuses(args)
+    selected = {}
+    for q in await _queues(queue, args):
+        ids = [job_id async for job_id, _ in _admin.matching_ids(q, statuses, _filter(args))]
+        if ids:
+            selected[q.name] = ids
+    return selected
+
+
+async def _act(queue: Queue, args: argparse.Namespace, verb: str) -> int:
+    selected = await _selected(queue, args)
+    count = sum(len(ids) for ids in selected.values())
+    if count == 0:
+        print("no matching jobs")
+        return 0
+    if not args.job_ids and not confirm(f"{verb.capitalize()} {count} job(s)?", args):
+        print("nothing changed")
+        return 1
+    changed = skipped = 0
+    progress = ProgressLine(f"{verb}:")
+    try:
+        for name, ids in selected.items():
+            if verb == "retry":
+                changed += await _admin.retry_jobs(queue.sibling(name), ids, progress)
+            else:
+                d, r = await _admin.delete_jobs(queue.sibling(name), ids, progress)
+                changed += d
+                skipped += r
+    finally:
+        progress.close()
+    if args.json:
+        emit_json({"selected": count, "changed": changed, "running_skipped": skipped})
+        return 0
+    done = "put back on their queue" if verb == "retry" else "deleted"
+    print(f"{changed} of {count} job(s) {done}", end="")
+    print(f" ({skipped} running, skipped: cancel them first)" if skipped else "")
+    return 0
+
+
+async def _retry(queue: Queue, args: argparse.Namespace) -> int:
+    return await _act(queue, args, "retry")
+
+
+async def _delete(queue: Queue, args: argparse.Namespace) -> int:
+    return await _act(queue, args, "delete")

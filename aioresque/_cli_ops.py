@@ -1,0 +1,135 @@
+"""``aioresque workers`` and ``aioresque recover``: operating a fleet.
+
+``workers`` lists the worker registry (pruning expired registrations first);
+``--json`` prints one JSON object per worker for scripts and dashboards, and
+``--check`` turns it into a liveness probe: exit 0 only if a worker on this
+host has a fresh registration. ``recover`` puts jobs whose lease expired
+back on their queues now, for when no worker runs to do it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+
+from ._cli import default_url, fail
+from ._connect import close_client, connect
+from ._errors import AioresqueError
+from ._keys import DEFAULT_PREFIX
+from ._queue import DEFAULT_URL
+from ._recovery import RecoveryReport, recover_queues
+from ._registry import WorkerInfo, list_workers, prune_workers
+
+EXIT_UNHEALTHY = 1
+
+
+def add_parser(sub: Any) -> None:
+    """Add the ``workers`` and ``recover`` subcommands."""
+    w = sub.add_parser("workers", help="list registered workers (stale ones flagged)")
+    _common(w)
+    w.add_argument("--json", action="store_true", help="print one JSON object per line")
+    w.add_argument(
+        "--check",
+        nargs="?",
+        const=socket.gethostname(),
+        default=None,
+        metavar="HOST",
+        help="liveness probe: exit 1 unless a worker on HOST (default: this host) has a fresh registration",
+    )
+    w.set_defaults(run=_run_workers)
+
+    r = sub.add_parser("recover", help="requeue jobs whose worker vanished (expired leases), now")
+    _common(r)
+    r.add_argument("--queues", default="*", help="comma-separated queues, or '*' for every known queue (default)")
+    r.add_argument("--max-lost", type=int, default=3, help="losses before a job goes to the dead set (default: 3)")
+    r.set_defaults(run=_run_recover)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--redis-url", default=None, help=f"Redis URL (default: $AIORESQUE_REDIS_URL or {DEFAULT_URL})")
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"Redis key namespace (default: {DEFAULT_PREFIX})")
+
+
+def worker_json(info: WorkerInfo) -> dict[str, Any]:
+    """A worker's registration as a JSON-ready dict (times in ISO 8601, UTC)."""
+    return {
+        "id": info.id,
+        "host": info.host,
+        "pid": info.pid,
+        "queues": list(info.queues),
+        "concurrency": info.concurrency,
+        "lease": info.lease,
+        "started_at": info.started_at.isoformat(),
+        "last_heartbeat": info.last_heartbeat.isoformat(),
+        "in_flight": list(info.in_flight),
+        "paused": info.paused,
+        "stale": info.stale,
+    }
+
+
+def worker_line(info: WorkerInfo, now: datetime) -> str:
+    """One human-readable line per worker."""
+    age = (now - info.last_heartbeat).total_seconds()
+    flags = " STALE" if info.stale else ""
+    flags += " paused" if info.paused else ""
+    return (
+        f"{info.id}  queues={','.join(info.queues) or '-'}  jobs={len(info.in_flight)}/{info.concurrency}  "
+        f"beat {age:.1f}s ago  up since {info.started_at:%Y-%m-%d %H:%M:%S}Z{flags}"
+    )
+
+
+def _run_workers(args: argparse.Namespace) -> int:
+    async def main() -> list[WorkerInfo]:
+        redis = connect(args.redis_url or default_url())
+        try:
+            await prune_workers(redis, prefix=args.prefix)
+            return await list_workers(redis, prefix=args.prefix)
+        finally:
+            await close_client(redis)
+
+    try:
+        workers = anyio.run(main)
+    except AioresqueError as exc:
+        fail(str(exc))
+    if args.check is not None:
+        fresh = [w for w in workers if w.host == args.check and not w.stale]
+        if not fresh:
+            print(f"no live worker registered on {args.check}", file=sys.stderr)
+            return EXIT_UNHEALTHY
+        print(f"{len(fresh)} live worker(s) on {args.check}")
+        return 0
+    now = datetime.now(UTC)
+    for info in workers:
+        print(json.dumps(worker_json(info)) if args.json else worker_line(info, now))
+    if not workers and not args.json:
+        print("no workers registered")
+    return 0
+
+
+def _run_recover(args: argparse.Namespace) -> int:
+    names = [q.strip() for q in args.queues.split(",") if q.strip()]
+    queues = None if names in ([], ["*"]) else names
+
+    async def main() -> RecoveryReport:
+        redis = connect(args.redis_url or default_url())
+        try:
+            return await recover_queues(redis, queues, prefix=args.prefix, max_lost=args.max_lost)
+        finally:
+            await close_client(redis)
+
+    try:
+        report = anyio.run(main)
+    except AioresqueError as exc:
+        fail(str(exc))
+    for name, count in sorted(report.recovered.items()):
+        print(f"{name}: {count} job(s) recovered")
+    for name, error in sorted(report.errors.items()):
+        print(f"{name}: recovery failed: {error}", file=sys.stderr)
+    print(f"recovered {report.total} job(s)")
+    return 1 if report.errors else 0

@@ -1,0 +1,128 @@
+"""Making a Redis client from a URL: one node, a Cluster, or Sentinel.
+
+URL forms::
+
+    redis://[[user]:password@]host:port[/db]          one node (rediss:// for TLS, unix:// too)
+    redis+cluster://host:port[,host:port...]         Redis Cluster, any reachable nodes
+    rediss+cluster://...                             the same over TLS
+    redis+sentinel://host:port[,host:port...]/service_name[/db]
+    rediss+sentinel://...                            the master over TLS
+
+Credentials in a cluster or sentinel URL (``user:password@`` before the first
+host) are used for the data nodes. Every client is redis-py's own
+(``Redis``, ``RedisCluster``, ``Sentinel.master_for``): no home-made sharding.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+from urllib.parse import unquote
+
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.sentinel import Sentinel
+
+from ._errors import ConfigurationError
+
+Client: TypeAlias = Redis | RedisCluster
+"""A Redis client aioresque works with: one node (or Sentinel's master), or a Cluster."""
+
+MAX_CONNECTIONS = 1000
+"""Pool size of clients aioresque creates: each ``Job.result()`` that is
+waiting holds one connection while it blocks, so the pool is sized well above
+redis-py's default of 100."""
+
+
+def is_cluster(client: Any) -> bool:
+    """True for a Redis Cluster client (blocking waits then go one queue at a time)."""
+    return isinstance(client, RedisCluster)
+
+
+def _split(url: str, scheme: str) -> tuple[dict[str, Any], list[tuple[str, int]], str]:
+    rest = url[len(scheme) + 3 :]
+    auth: dict[str, Any] = {}
+    if "@" in rest:
+        userinfo, rest = rest.rsplit("@", 1)
+        user, _, password = userinfo.partition(":")
+        if user:
+            auth["username"] = unquote(user)
+        if password:
+            auth["password"] = unquote(password)
+    hosts_part, _, path = rest.partition("/")
+    hosts: list[tuple[str, int]] = []
+    for item in hosts_part.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigurationError(f"bad host:port {item!r} in {url!r}")
+        hosts.append((host.strip("[]"), int(port)))
+    return auth, hosts, path
+
+
+def connect(url: str, **options: Any) -> Client:
+    """Create a client for ``url`` (see the module docstring for the forms).
+
+    Args:
+        url: the Redis URL.
+        options: passed on to the redis-py client.
+
+    Raises:
+        ConfigurationError: the URL cannot be understood.
+    """
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("redis+cluster", "rediss+cluster"):
+        auth, hosts, _ = _split(url, scheme)
+        nodes = [ClusterNode(host, port) for host, port in hosts]
+        cluster: RedisCluster = RedisCluster(
+            startup_nodes=nodes,
+            ssl=scheme.startswith("rediss"),
+            max_connections=MAX_CONNECTIONS,
+            **auth,
+            **options,
+        )
+        return cluster
+    if scheme in ("redis+sentinel", "rediss+sentinel"):
+        auth, hosts, path = _split(url, scheme)
+        parts = [p for p in path.split("/") if p]
+        if not parts:
+            raise ConfigurationError(f"a sentinel URL needs the service name: {url!r}")
+        service = parts[0]
+        db = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        sentinel = Sentinel(hosts, sentinel_kwargs={})  # type: ignore[no-untyped-call]  # untyped in redis-py
+        client: Redis = sentinel.master_for(
+            service,
+            db=db,
+            ssl=scheme.startswith("rediss"),
+            max_connections=MAX_CONNECTIONS,
+            **auth,
+            **options,
+        )
+        return client
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ConfigurationError(f"unsupported Redis URL scheme {scheme!r} in {url!r}")
+    single: Redis = Redis.from_url(url, max_connections=MAX_CONNECTIONS, **options)
+    return single
+
+
+async def close_client(client: Client) -> None:
+    """Close a client and, for Sentinel, its connections to the sentinels.
+
+    ``Sentinel.master_for`` clients do not close the sentinel connections they
+    use to find the master, so they are closed here too.
+    """
+    await client.aclose()
+    manager = getattr(getattr(client, "connection_pool", None), "sentinel_manager", None)
+    if manager is not None:
+        for sentinel in manager.sentinels:
+            await sentinel.aclose()
+
+
+def batch(client: Client) -> Any:
+    """A non-transactional pipeline: several commands in one round trip.
+
+    Works on both kinds of client (a Cluster pipeline refuses the
+    ``transaction`` argument and splits the batch per node itself). Atomic
+    multi-key changes are Lua scripts, never MULTI.
+    """
+    if is_cluster(client):
+        return client.pipeline()
+    return client.pipeline(transaction=False)

@@ -1,0 +1,114 @@
+"""Recovery of jobs whose worker vanished, across every queue.
+
+A job's lease expires when its worker stops extending it (SIGKILL, OOM
+killer, host gone, Redis unreachable from that worker for a lease length).
+The claim script recovers expired leases on the queues a worker claims from;
+this module covers the rest:
+
+* :func:`recover_queues` runs ``recover.lua`` on each queue (all known
+  queues by default): expired jobs go back to the head of their queue with
+  their ``lost`` counter raised, or to the dead set with the reason
+  ``"worker lost"`` once lost ``max_lost`` times. ``Queue.recover()`` and
+  ``python -m aioresque recover`` call it on demand.
+* Live workers call it continuously, but only one at a time: a pass runs
+  only after taking the short recovery lock (``SET NX PX``), which is left to
+  expire, so the whole fleet makes about one pass per lock period whatever
+  its size.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from redis.exceptions import ResponseError
+
+from . import _scripts
+from ._connect import Client
+from ._errors import translate
+from ._keys import DEFAULT_PREFIX, QueueKeys, queue_registry, recovery_lock
+
+log = logging.getLogger("aioresque.recovery")
+
+BATCH = 1000
+"""Most jobs one script call recovers (a call never blocks Redis for long)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    """What one recovery pass did, per queue."""
+
+    recovered: dict[str, int] = field(default_factory=dict)
+    """Queue name to the number of jobs whose expired lease was recovered."""
+    errors: dict[str, str] = field(default_factory=dict)
+    """Queue name to the error that stopped recovery there (e.g. garbage in a key)."""
+
+    @property
+    def total(self) -> int:
+        """Jobs recovered over all queues."""
+        return sum(self.recovered.values())
+
+
+def recover_keys(keys: QueueKeys) -> list[str]:
+    """The KEYS of ``recover.lua`` for one queue."""
+    return [keys.queue, keys.scheduled, keys.active, keys.jobs, keys.state, keys.marker, keys.dead, keys.stats]
+
+
+async def recover_queue(redis: Client, keys: QueueKeys, *, max_lost: int = 3) -> int:
+    """Recover every expired lease of one queue.
+
+    Returns:
+        How many jobs went back to the queue or to the dead set.
+
+    Raises:
+        redis.exceptions.ResponseError: a key of the queue holds garbage.
+    """
+    total = 0
+    while True:
+        recovered, left = await _scripts.run(redis, "recover", recover_keys(keys), [max_lost, BATCH])
+        total += int(recovered)
+        if int(left) == 0 or int(recovered) == 0:
+            return total
+
+
+async def recover_queues(
+    redis: Client,
+    queues: Sequence[str] | None = None,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    max_lost: int = 3,
+) -> RecoveryReport:
+    """Recover expired leases on ``queues`` (default: every queue enqueued to).
+
+    A queue whose keys hold garbage is reported in ``errors`` and skipped; the
+    others are still recovered.
+
+    Raises:
+        ConnectionLost: Redis cannot be reached.
+    """
+    report = RecoveryReport()
+    async with translate():
+        if queues is None:
+            names = sorted(_text(n) for n in await redis.smembers(queue_registry(prefix)))  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
+        else:
+            names = list(queues)
+        for name in names:
+            try:
+                report.recovered[name] = await recover_queue(redis, QueueKeys(prefix, name), max_lost=max_lost)
+            except ResponseError as exc:
+                report.errors[name] = str(exc)
+    return report
+
+
+async def try_lock(redis: Client, prefix: str, owner: str, period: float) -> bool:
+    """Take the recovery lock for ``period`` seconds if nobody holds it.
+
+    The lock is never released early: it rate-limits recovery passes to one
+    per period across all workers.
+    """
+    return bool(await redis.set(recovery_lock(prefix), owner, nx=True, px=max(1, int(period * 1000))))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,157 @@
+"""A worker's background duties besides claiming and running jobs.
+
+:func:`run_upkeep` runs three loops in one task group for as long as the
+worker runs:
+
+* **registry** — renews the worker's registration every few seconds
+  (:mod:`aioresque._registry`) and removes it on a graceful stop;
+* **recovery** — about once per :func:`recovery_period`, whichever worker
+  takes the short recovery lock first recovers expired leases on every known
+  queue (:mod:`aioresque._recovery`), so jobs lost on a queue no live worker
+  claims from still come back;
+* **cancel checks** — while jobs run, reads the queues' ``cancelled`` sets
+  about twice a second and cancels the tasks of jobs found there
+  (:mod:`aioresque._cancel`).
+
+Every Redis call goes through the worker's outage handling (retry with
+backoff, logged once per outage). A script that fails on garbage in a key is
+logged once and retried on the next round; it never stops the worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from redis.exceptions import RedisError, ResponseError
+
+from ._cancel import CHECK_INTERVAL
+from ._execution import ClaimedJob, StopReason
+from ._recovery import recover_queues, try_lock
+from ._registry import beat_interval, record_for, register, unregister
+
+if TYPE_CHECKING:
+    from ._worker import Worker
+
+log = logging.getLogger("aioresque.worker")
+
+MAX_RECOVERY_PERIOD = 15.0
+"""Longest time between two fleet-wide recovery passes (seconds)."""
+
+
+def recovery_period(lease: float) -> float:
+    """Seconds between fleet-wide recovery passes for workers with this lease."""
+    return min(max(lease / 2, 1.0), MAX_RECOVERY_PERIOD)
+
+
+async def run_upkeep(worker: Worker) -> None:
+    """Run the registry, recovery and cancel-check loops until the worker stops."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_registry_loop, worker)
+        tg.start_soon(_recovery_loop, worker)
+        tg.start_soon(_cancel_loop, worker)
+        await worker._stopped.wait()
+        tg.cancel_scope.cancel()
+    with anyio.move_on_after(2, shield=True):
+        try:
+            await unregister(worker._base.redis, worker._base.prefix, worker.id)
+        except (RedisError, OSError) as exc:
+            log.warning("could not remove the worker's registration (it expires on its own): %s", exc)
+
+
+async def _registry_loop(worker: Worker) -> None:
+    started_at: int | None = None
+    failing = False
+    while True:
+        record = record_for(
+            worker.id,
+            queues=worker.queue_names,
+            concurrency=worker.concurrency,
+            lease=worker.lease,
+            in_flight=list(worker._running),
+            paused=worker._paused,
+        )
+        try:
+            _, started_at = await worker._redis_call(
+                register, worker._base.redis, worker._base.prefix, record, started_at, worker.lease
+            )
+            failing = False
+        except ResponseError as exc:
+            if not failing:
+                log.error("cannot write the worker registration: %s", exc)
+            failing = True
+        await anyio.sleep(beat_interval(worker.lease))
+
+
+async def _recovery_loop(worker: Worker) -> None:
+    period = recovery_period(worker.lease)
+    reported: set[str] = set()
+    redis = worker._base.redis
+    prefix = worker._base.prefix
+    while True:
+        try:
+            if await worker._redis_call(try_lock, redis, prefix, worker.id, period):
+                report = await worker._redis_call(
+                    functools.partial(recover_queues, prefix=prefix, max_lost=worker.max_lost), redis, None
+                )
+                _log_report(report.recovered, report.errors, reported)
+        except ResponseError as exc:
+            if "lock" not in reported:
+                log.error("recovery pass failed: %s", exc)
+                reported.add("lock")
+        await anyio.sleep(period)
+
+
+def _log_report(recovered: dict[str, int], errors: dict[str, str], reported: set[str]) -> None:
+    for name, count in recovered.items():
+        if count:
+            log.warning("queue %s: recovered %d job(s) whose worker vanished", name, count)
+        reported.discard(name)
+    for name, error in errors.items():
+        if name not in reported:
+            log.error("queue %s: recovery failed: %s", name, error)
+            reported.add(name)
+
+
+async def _cancel_loop(worker: Worker) -> None:
+    while True:
+        await anyio.sleep(CHECK_INTERVAL)
+        by_queue: dict[str, list[ClaimedJob]] = {}
+        for job in worker._running.values():
+            if job.stop_reason is None:
+                by_queue.setdefault(job.queue.name, []).append(job)
+        if not by_queue:
+            continue
+        hits = await worker._redis_call(_find_cancelled, worker._base.redis, list(by_queue.values()))
+        for job in hits:
+            if job.stop_reason is None:
+                log.info("job %s %s: cancelled by request; stopping it", job.id, job.name)
+                job.stop_reason = StopReason.CANCELLED
+                job.scope.cancel()
+        if hits:
+            await worker._redis_call(_forget, worker._base.redis, hits)
+
+
+async def _find_cancelled(redis: Any, groups: list[list[ClaimedJob]]) -> list[ClaimedJob]:
+    """The running jobs whose id is in their queue's cancelled set (one round trip)."""
+    pipe = redis.pipeline(transaction=False)
+    for jobs in groups:
+        pipe.zmscore(jobs[0].queue.keys.cancelled, [j.id for j in jobs])
+    replies = await pipe.execute(raise_on_error=False)
+    hits = []
+    for jobs, scores in zip(groups, replies, strict=True):
+        if isinstance(scores, Exception):  # garbage in the cancelled set: heartbeats still catch it
+            log.debug("checking cancellations failed: %s", scores)
+            continue
+        hits += [job for job, score in zip(jobs, scores, strict=True) if score is not None]
+    return hits
+
+
+async def _forget(redis: Any, jobs: list[ClaimedJob]) -> None:
+    """Take handled ids out of their queue's cancelled set."""
+    pipe = redis.pipeline(transaction=False)
+    for job in jobs:
+        pipe.zrem(job.queue.keys.cancelled, job.id)
+    await pipe.execute(raise_on_error=False)

@@ -1,0 +1,60 @@
+-- cancel: stop a job wherever it is, and record it as cancelled.
+--
+-- A queued, scheduled or retrying job is taken out of its queue or the
+-- scheduled set. A running job leaves the active set at once (so neither
+-- recovery nor its worker's settle can bring it back) and its id goes into
+-- the queue's cancelled set, which the worker holding it checks about twice
+-- a second while it runs jobs; the worker's next heartbeat also finds the
+-- lease gone. Either way the record is final here: status 'cancelled', kept
+-- in the dead set (jobs that ended without a result) under its retention,
+-- and result() waiters are woken.
+--
+-- KEYS: 1 queue, 2 scheduled, 3 active, 4 state, 5 dead, 6 stats, 7 watched,
+--       8 cancelled, 9 errors, 10 the job's notify key
+-- ARGV: 1 job id, 2 error record JSON
+-- Returns: {'cancelled', status before} when it was cancelled now,
+--          {'finished', status} when it had already finished,
+--          {'missing', ''} when there is no such job.
+
+-- @include _guard.lua
+
+local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], state = KEYS[4], dead = KEYS[5],
+           stats = KEYS[6], watched = KEYS[7], cancelled = KEYS[8], errors = KEYS[9]}
+check_types(K)
+local id = ARGV[1]
+local raw = redis.call('HGET', K.state, id)
+if not raw then return {'missing', ''} end
+local ok, st = pcall(cjson.decode, raw)
+if not ok or type(st) ~= 'table' then return {'finished', 'dead'} end
+local status = st.status
+if status == 'complete' or status == 'failed' or status == 'dead' or status == 'cancelled' then
+  return {'finished', status}
+end
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('LREM', K.queue, 0, id)
+redis.call('ZREM', K.scheduled, id)
+if redis.call('ZREM', K.active, id) == 1 then
+  redis.call('ZADD', K.cancelled, now, id)
+  -- Entries of a worker that vanished are never taken out by it: drop day-old ones.
+  redis.call('ZREMRANGEBYSCORE', K.cancelled, '-inf', now - 86400000)
+end
+st.status = 'cancelled'
+st.reason = 'cancelled'
+st.finished_at = now
+st.worker = nil
+st.due_at = nil
+redis.call('HSET', K.state, id, cjson.encode(st))
+redis.call('HSET', K.errors, id, ARGV[2])
+redis.call('ZADD', K.dead, now, id)
+redis.call('HINCRBY', K.stats, 'cancelled', 1)
+if redis.call('SREM', K.watched, id) == 1 then
+  local key = KEYS[10]
+  local kt = redis.call('TYPE', key)['ok']
+  if kt == 'none' or kt == 'list' then
+    redis.call('LPUSH', key, '1')
+    redis.call('PEXPIRE', key, 60000)
+  end
+end
+return {'cancelled', status or ''}

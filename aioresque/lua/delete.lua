@@ -1,0 +1,59 @@
+-- delete: remove jobs and every record of them (payload, state, result,
+-- error), wherever they wait. A job that is running (active) is never
+-- deleted: cancel it instead. Callers waiting on a deleted job's result are
+-- woken (they then find no job).
+--
+-- With mode 'queued' only jobs whose state says queued are deleted; an id in
+-- the queue list whose record says the job is elsewhere (a stale copy) is
+-- removed from the list and its record left alone. purge uses this mode.
+--
+-- KEYS: 1 queue, 2 scheduled, 3 active, 4 done, 5 dead, 6 jobs, 7 state,
+--       8 results, 9 errors, 10 watched, 11 stats, 12.. one notify key per id
+-- ARGV: 1 mode ('any' or 'queued'), 2.. job ids (as many as notify keys)
+-- Returns: {deleted, skipped because running}
+
+-- @include _guard.lua
+
+local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], done = KEYS[4], dead = KEYS[5],
+           jobs = KEYS[6], state = KEYS[7], results = KEYS[8], errors = KEYS[9], watched = KEYS[10],
+           stats = KEYS[11]}
+check_types(K)
+local mode = ARGV[1]
+local deleted, running = 0, 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local raw = redis.call('HGET', K.state, id)
+  local status = nil
+  if raw then
+    local ok, st = pcall(cjson.decode, raw)
+    if ok and type(st) == 'table' then status = st.status else status = 'corrupt' end
+  end
+  if status == 'active' or redis.call('ZSCORE', K.active, id) then
+    running = running + 1
+  elseif mode == 'queued' and status ~= 'queued' then
+    -- The id is the queue's head copy only; the job itself lives elsewhere.
+    redis.call('LREM', K.queue, -1, id)
+  else
+    if status == 'queued' or status == nil or status == 'corrupt' then
+      -- Queued ids sit near the head (right end) when purging: search from there.
+      redis.call('LREM', K.queue, -1, id)
+    end
+    redis.call('ZREM', K.scheduled, id)
+    redis.call('ZREM', K.done, id)
+    redis.call('ZREM', K.dead, id)
+    redis.call('HDEL', K.jobs, id)
+    redis.call('HDEL', K.results, id)
+    redis.call('HDEL', K.errors, id)
+    if raw then
+      redis.call('HDEL', K.state, id)
+      deleted = deleted + 1
+    end
+    if redis.call('SREM', K.watched, id) == 1 then
+      local key = KEYS[10 + i]
+      redis.call('LPUSH', key, '1')
+      redis.call('PEXPIRE', key, 60000)
+    end
+  end
+end
+if deleted > 0 then redis.call('HINCRBY', K.stats, 'deleted', deleted) end
+return {deleted, running}

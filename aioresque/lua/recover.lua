@@ -1,0 +1,25 @@
+-- recover: put the jobs whose lease expired back on their queue (or, lost too
+-- often, in the dead set), without claiming anything.
+--
+-- Workers run this over every known queue (one worker at a time, under the
+-- recovery lock) so that a queue no live worker claims from still gets its
+-- lost jobs back; `python -m aioresque recover` and Queue.recover() run it on
+-- demand. The claim path runs the same recover() on the queues it serves.
+--
+-- KEYS: 1 queue, 2 scheduled, 3 active, 4 jobs, 5 state, 6 marker, 7 dead, 8 stats
+-- ARGV: 1 max lost, 2 most jobs to recover in this call
+-- Returns: {number of jobs recovered, number of expired leases still left}
+
+-- @include _guard.lua
+-- @include _take.lua
+
+local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], jobs = KEYS[4],
+           state = KEYS[5], marker = KEYS[6], dead = KEYS[7], stats = KEYS[8]}
+local now = now_ms()
+-- The common case, nothing expired, costs one range count (garbage in the
+-- active set falls through to check_types, which names the key).
+if redis.pcall('ZCOUNT', K.active, '-inf', now) == 0 then return {0, 0} end
+check_types(K)
+local n = recover(K, now, tonumber(ARGV[2]), tonumber(ARGV[1]))
+if n > 0 then wake(K) end
+return {n, redis.call('ZCOUNT', K.active, '-inf', now)}

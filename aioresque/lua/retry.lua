@@ -1,0 +1,51 @@
+-- retry: put jobs from the dead set (failed, dead, cancelled) or the scheduled set
+-- (scheduled or retrying) back at the back of their queue, by hand.
+--
+-- A job revived from the dead set starts over: attempts, failures and losses
+-- go back to 0 and the time it was revived is recorded (revived_at); its last
+-- error stays readable until it runs again. A scheduled or retrying job just
+-- skips its wait. Ids in any other state (queued, active, complete, unknown)
+-- are left alone.
+--
+-- KEYS: 1 queue, 2 scheduled, 3 dead, 4 state, 5 marker, 6 stats
+-- ARGV: job ids
+-- Returns: the number of jobs put back on the queue
+
+-- @include _guard.lua
+
+local K = {queue = KEYS[1], scheduled = KEYS[2], dead = KEYS[3], state = KEYS[4], marker = KEYS[5],
+           stats = KEYS[6]}
+check_types(K)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local moved = 0
+for _, id in ipairs(ARGV) do
+  local raw = redis.call('HGET', K.state, id)
+  local ok, st = false, nil
+  if raw then ok, st = pcall(cjson.decode, raw) end
+  if ok and type(st) == 'table' then
+    local from = nil
+    if (st.status == 'failed' or st.status == 'dead' or st.status == 'cancelled')
+        and redis.call('ZREM', K.dead, id) == 1 then
+      from = 'dead'
+      st.attempts, st.failures, st.lost = 0, 0, 0
+      st.finished_at = nil
+      st.reason = nil
+      st.revived_at = now
+    elseif (st.status == 'scheduled' or st.status == 'retrying') and redis.call('ZREM', K.scheduled, id) == 1 then
+      from = 'scheduled'
+      st.due_at = nil
+    end
+    if from then
+      st.status = 'queued'
+      redis.call('HSET', K.state, id, cjson.encode(st))
+      redis.call('LPUSH', K.queue, id)
+      moved = moved + 1
+    end
+  end
+end
+if moved > 0 then
+  redis.call('HINCRBY', K.stats, 'revived', moved)
+  redis.call('ZADD', K.marker, 0, 'w')
+end
+return moved

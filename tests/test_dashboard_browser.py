@@ -1,0 +1,181 @@
+"""The dashboard in a real headless Chromium, against a real Redis with real jobs.
+
+The dashboard runs as a user would start it (``python -m aioresque dashboard``),
+a real worker process holds a running job, and every check reads both the
+page and Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from selenium.webdriver.chrome.webdriver import WebDriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from aioresque import Call, JobStatus, Queue, Worker
+from tests import jobs_for_tests
+from tests.browser import chromium
+from tests.cli_helpers import spawned, worker_command
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _in_redis(redis_url: str, prefix: str, action: Callable[[Queue], Any]) -> Any:
+    async def main() -> Any:
+        async with Queue.from_url(redis_url, prefix=prefix) as queue:
+            return await action(queue)
+
+    return asyncio.run(main())
+
+
+async def _populate(queue: Queue) -> None:
+    await queue.enqueue_many(Call("add", (i, i), job_id=f"ok{i}") for i in range(12))
+    await queue.enqueue_many(Call("always_fails", job_id=f"fail{i}", max_attempts=1) for i in range(3))
+    await queue.enqueue_many(Call("add", (1,), job_id=f"bad{i}") for i in range(2))
+    await asyncio.wait_for(Worker(queue, jobs_for_tests, burst=True, concurrency=20).run(), 30)
+    await queue.enqueue("add", 9, 9, _job_id="later", _delay=3600)
+    await queue.enqueue_many(Call("add", (i, 1), job_id=f"mail{i}", queue="emails") for i in range(2))
+    await queue.enqueue("sleep", 60, _job_id="long", _queue="slow")
+
+
+@pytest.fixture(scope="module")
+def site(redis_url: str) -> Iterator[tuple[str, str, str]]:
+    """(dashboard URL, prefix, Redis URL) with jobs in every state and a busy worker."""
+    prefix = f"b{uuid.uuid4().hex[:10]}"
+    _in_redis(redis_url, prefix, _populate)
+    port = _free_port()
+    command = [sys.executable, "-m", "aioresque", "dashboard", "--redis-url", redis_url]
+    command += ["--prefix", prefix, "--port", str(port)]
+    with (
+        spawned(worker_command(redis_url, prefix, "--queues", "slow", "--log-level", "WARNING")),
+        spawned(command) as proc,
+    ):
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, "the dashboard exited"
+            try:
+                if httpx.get(url + "/").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the dashboard did not start"
+            time.sleep(0.1)
+        yield url, prefix, redis_url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    with chromium() as driver:
+        yield driver
+
+
+def _wait(driver: WebDriver, check: Callable[[WebDriver], Any], timeout: float = 10) -> Any:
+    return WebDriverWait(driver, timeout).until(check)
+
+
+def _text(driver: WebDriver, css: str) -> str:
+    return str(driver.find_element(By.CSS_SELECTOR, css).text)
+
+
+def _status(site: tuple[str, str, str], job_id: str, queue: str = "default") -> JobStatus:
+    _, prefix, redis_url = site
+    return _in_redis(redis_url, prefix, lambda q: q.sibling(queue).job(job_id).status())  # type: ignore[no-any-return]
+
+
+def test_overview_shows_real_numbers_and_chart(site: tuple[str, str, str], browser: WebDriver) -> None:
+    url, _, _ = site
+    browser.get(url + "/")
+    assert _text(browser, "#total-processed") == "12"
+    assert _text(browser, "#total-dead") == "5"
+    assert browser.find_elements(By.CSS_SELECTOR, "svg.chart rect.ok")
+    assert browser.find_elements(By.CSS_SELECTOR, "svg.chart rect.fail")
+    names = {e.text for e in browser.find_elements(By.CSS_SELECTOR, "table.queues td:first-child")}
+    assert {"default", "emails", "slow"} <= names
+    assert "broken handler" in browser.page_source
+
+
+def test_live_refresh_updates_without_reload(site: tuple[str, str, str], browser: WebDriver) -> None:
+    url, prefix, redis_url = site
+    browser.get(url + "/")
+    before = int(_text(browser, "#total-queued"))
+    browser.execute_script("window.__same_page = true;")
+    _in_redis(redis_url, prefix, lambda q: q.enqueue_many(Call("add", (i, 2), queue="live") for i in range(5)))
+    _wait(browser, lambda d: int(_text(d, "#total-queued")) == before + 5)
+    assert browser.execute_script("return window.__same_page === true;")
+
+
+def test_retry_selected_dead_job(site: tuple[str, str, str], browser: WebDriver) -> None:
+    url, _, _ = site
+    browser.get(url + "/jobs/dead?name=always_fails")
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr[data-job]")
+    assert sorted(r.get_attribute("data-job") or "" for r in rows) == ["fail0", "fail1", "fail2"]
+    browser.find_element(By.CSS_SELECTOR, "input[value='default/fail0']").click()
+    browser.find_element(By.ID, "retry-selected").click()
+    _wait(browser, lambda d: "retried 1 of 1" in _text(d, ".flash"))
+    assert _status(site, "fail0") is JobStatus.QUEUED
+    left = {r.get_attribute("data-job") for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-job]")}
+    assert left == {"fail1", "fail2"}
+
+
+def test_delete_all_matching_after_confirming(site: tuple[str, str, str], browser: WebDriver) -> None:
+    url, _, _ = site
+    browser.get(url + "/jobs/dead?error=missing+1+required")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "tr[data-job]")) == 2
+    browser.find_element(By.ID, "delete-all").click()
+    alert = _wait(browser, lambda d: d.switch_to.alert)
+    assert "Delete all 2" in alert.text
+    alert.accept()
+    _wait(browser, lambda d: "deleted 2 of 2" in _text(d, ".flash"))
+    assert _status(site, "bad0") is JobStatus.NOT_FOUND and _status(site, "bad1") is JobStatus.NOT_FOUND
+    assert "No jobs here." in browser.page_source
+
+
+def test_pause_and_resume_a_queue(site: tuple[str, str, str], browser: WebDriver) -> None:
+    url, prefix, redis_url = site
+    browser.get(url + "/queues")
+    browser.find_element(By.CSS_SELECTOR, "tr[data-queue='emails'] button[data-action='pause']").click()
+    _wait(browser, lambda d: "emails: paused" in _text(d, ".flash"))
+    assert "paused" in _text(browser, "tr[data-queue='emails'] .badge")
+    assert _in_redis(redis_url, prefix, lambda q: q.sibling("emails").is_paused())
+    browser.find_element(By.CSS_SELECTOR, "tr[data-queue='emails'] button[data-action='resume']").click()
+    _wait(browser, lambda d: "emails: resumed" in _text(d, ".flash"))
+    assert not _in_redis(redis_url, prefix, lambda q: q.sibling("emails").is_paused())
+
+
+def test_job_detail_shows_error_and_traceback(site: tuple[str, str, str], browser: WebDriver) -> None:
+    url, _, _ = site
+    browser.get(url + "/job/default/fail1")
+    assert "failed" in _text(browser, "h1")
+    assert "ValueError: broken handler" in _text(browser, "dd.err")
+    assert "raise ValueError" in _text(browser, "pre.traceback")
+    assert [e.text.split()[0] for e in browser.find_elements(By.CSS_SELECTOR, "ol.timeline li")] == [
+        "enqueued",
+        "started",
+        "failed",
+    ]
+    browser.find_element(By.XPATH, "//button[text()='Retry now']").click()
+    _wait(browser, lambda d: "job fail1: retried" in _text(d, ".flash"))
+    assert _status(site, "fail1") is JobStatus.QUEUED
+
+
+def test_workers_page_shows_the_running_job(site: tuple[str, str, str], browser: WebDriver) -> None:
+    url, _, _ = site
+    browser.get(url + "/workers")
+    # The worker registers and claims within a heartbeat; live refresh shows it.
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "section.worker td[data-col='running-for']"), 20)
+    assert "long" in _text(browser, "section.worker table")
+    assert "sleep" in _text(browser, "section.worker table")
