@@ -13,12 +13,13 @@ import argparse
 import json
 import socket
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 
 from ._cli import default_url, fail
+from ._cli_admin import worker_table
+from ._cli_format import table, use_colour
 from ._connect import close_client, connect
 from ._errors import AioresqueError
 from ._keys import DEFAULT_PREFIX
@@ -73,17 +74,6 @@ def worker_json(info: WorkerInfo) -> dict[str, Any]:
     }
 
 
-def worker_line(info: WorkerInfo, now: datetime) -> str:
-    """One human-readable line per worker."""
-    age = (now - info.last_heartbeat).total_seconds()
-    flags = " STALE" if info.stale else ""
-    flags += " paused" if info.paused else ""
-    return (
-        f"{info.id}  queues={','.join(info.queues) or '-'}  jobs={len(info.in_flight)}/{info.concurrency}  "
-        f"beat {age:.1f}s ago  up since {info.started_at:%Y-%m-%d %H:%M:%S}Z{flags}"
-    )
-
-
 def _run_workers(args: argparse.Namespace) -> int:
     async def main() -> list[WorkerInfo]:
         redis = connect(args.redis_url or default_url())
@@ -104,10 +94,13 @@ def _run_workers(args: argparse.Namespace) -> int:
             return EXIT_UNHEALTHY
         print(f"{len(fresh)} live worker(s) on {args.check}")
         return 0
-    now = datetime.now(UTC)
-    for info in workers:
-        print(json.dumps(worker_json(info)) if args.json else worker_line(info, now))
-    if not workers and not args.json:
+    if args.json:
+        for info in workers:
+            print(json.dumps(worker_json(info)))
+    elif workers:
+        colour = use_colour(sys.stdout)
+        print(table(*worker_table(workers, colour), colour))
+    else:
         print("no workers registered")
     return 0
 

@@ -119,7 +119,9 @@ async def test_cli_lists_workers_and_probes_liveness(redis_url: str, prefix: str
         [row] = [json.loads(line) for line in listed.stdout.splitlines()]
         assert (row["pid"], row["queues"], row["stale"]) == (proc.pid, ["a", "b"], False)
         human = await anyio.to_thread.run_sync(lambda: run([*base, "workers", *opts]))
-        assert f":{proc.pid}:" in human.stdout and "queues=a,b" in human.stdout
+        [header, row_text] = human.stdout.splitlines()
+        assert header.split()[:3] == ["HOST", "PID", "QUEUES"]
+        assert row_text.split()[1:4] == [str(proc.pid), "a,b", "idle"]
         probe = await anyio.to_thread.run_sync(lambda: run([*base, "workers", *opts, "--check"]))
         assert probe.returncode == 0, probe.stderr
         proc.send_signal(signal.SIGKILL)
