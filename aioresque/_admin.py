@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from . import _scripts
+from ._connect import batch
 from ._errors import ConfigurationError, translate
 from ._job import build_info
 from ._serializer import loads_json
@@ -183,7 +184,7 @@ async def resume(queue: Queue) -> None:
     async with translate():
         # Flag first, then the wake-up: a worker woken early would find the
         # queue still paused and wait again (at most IDLE_WAIT_CAP).
-        pipe = _client(queue).pipeline(transaction=False)
+        pipe = batch(_client(queue))
         pipe.delete(queue.keys.paused)
         pipe.zadd(queue.keys.marker, {"w": 0})
         await pipe.execute()
@@ -202,7 +203,7 @@ async def overview(queue: Queue) -> QueueOverview:
     """Sizes, counters, pause flag and latency of ``queue``, in two round trips."""
     k = queue.keys
     async with translate():
-        pipe = _client(queue).pipeline(transaction=False)
+        pipe = batch(_client(queue))
         pipe.llen(k.queue)
         pipe.zcard(k.scheduled)
         pipe.zcard(k.active)
@@ -293,7 +294,7 @@ async def matching_ids(
     for where, newest_first in seen_sets:
         async for ids in _id_batches(queue, where, newest_first):
             async with translate():
-                pipe = _client(queue).pipeline(transaction=False)
+                pipe = batch(_client(queue))
                 pipe.hmget(queue.keys.state, ids)
                 if flt.error:
                     pipe.hmget(queue.keys.errors, ids)
@@ -375,7 +376,7 @@ async def _infos(queue: Queue, ids: list[str]) -> list[JobInfo]:
         return []
     k = queue.keys
     async with translate():
-        pipe = _client(queue).pipeline(transaction=False)
+        pipe = batch(_client(queue))
         pipe.hmget(k.state, ids)
         pipe.hmget(k.jobs, ids)
         pipe.hmget(k.results, ids)
@@ -405,7 +406,7 @@ async def top_errors(queue: Queue, limit: int = 3, *, newest: int = 1000) -> lis
         ids = ids[: newest - seen]
         seen += len(ids)
         async with translate():
-            pipe = _client(queue).pipeline(transaction=False)
+            pipe = batch(_client(queue))
             pipe.hmget(queue.keys.state, ids)
             pipe.hmget(queue.keys.errors, ids)
             states, errors = await pipe.execute()
@@ -437,10 +438,10 @@ async def retry_jobs(queue: Queue, ids: Collection[str], progress: Progress | No
     keys = [k.queue, k.scheduled, k.dead, k.state, k.marker, k.stats]
     moved = 0
     done = 0
-    for batch in _chunks(list(ids)):
+    for chunk in _chunks(list(ids)):
         async with translate():
-            moved += int(await _scripts.run(_client(queue), "retry", keys, batch))
-        done += len(batch)
+            moved += int(await _scripts.run(_client(queue), "retry", keys, chunk))
+        done += len(chunk)
         if progress is not None:
             progress(done, len(ids))
     return moved
@@ -453,11 +454,11 @@ async def delete_jobs(queue: Queue, ids: Collection[str], progress: Progress | N
         ``(deleted, skipped because running)``.
     """
     deleted = running = done = 0
-    for batch in _chunks(list(ids)):
-        d, r = await _delete_batch(queue, batch, "any")
+    for chunk in _chunks(list(ids)):
+        d, r = await _delete_batch(queue, chunk, "any")
         deleted += d
         running += r
-        done += len(batch)
+        done += len(chunk)
         if progress is not None:
             progress(done, len(ids))
     return deleted, running

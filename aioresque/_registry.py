@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from . import _scripts
-from ._connect import Client
+from ._connect import Client, batch
 from ._errors import translate
 from ._keys import DEFAULT_PREFIX, worker_index, worker_record
 from ._status import ms_to_datetime
@@ -154,7 +154,7 @@ async def unregister(redis: Client, prefix: str, worker_id: str) -> None:
     """Remove a worker's registration (graceful shutdown)."""
     # Two commands, no transaction (cluster clients): an index entry left
     # behind by a crash in between is pruned like any expired one.
-    pipe = redis.pipeline(transaction=False)
+    pipe = batch(redis)
     pipe.delete(worker_record(prefix, worker_id))
     pipe.zrem(worker_index(prefix), worker_id)
     await pipe.execute()
@@ -207,7 +207,7 @@ async def prune_workers(redis: Client, *, prefix: str = DEFAULT_PREFIX) -> int:
         ids: list[Any] = await redis.zrange(index, 0, -1)
         if not ids:
             return removed
-        pipe = redis.pipeline(transaction=False)
+        pipe = batch(redis)
         for worker_id in ids:
             pipe.exists(worker_record(prefix, _text(worker_id)))
         present = await pipe.execute()

@@ -28,6 +28,7 @@ import anyio
 from redis.exceptions import RedisError, ResponseError
 
 from ._cancel import CHECK_INTERVAL
+from ._connect import batch
 from ._execution import ClaimedJob, StopReason
 from ._recovery import recover_queues, try_lock
 from ._registry import beat_interval, record_for, register, unregister
@@ -136,7 +137,7 @@ async def _cancel_loop(worker: Worker) -> None:
 
 async def _find_cancelled(redis: Any, groups: list[list[ClaimedJob]]) -> list[ClaimedJob]:
     """The running jobs whose id is in their queue's cancelled set (one round trip)."""
-    pipe = redis.pipeline(transaction=False)
+    pipe = batch(redis)
     for jobs in groups:
         pipe.zmscore(jobs[0].queue.keys.cancelled, [j.id for j in jobs])
     replies = await pipe.execute(raise_on_error=False)
@@ -151,7 +152,7 @@ async def _find_cancelled(redis: Any, groups: list[list[ClaimedJob]]) -> list[Cl
 
 async def _forget(redis: Any, jobs: list[ClaimedJob]) -> None:
     """Take handled ids out of their queue's cancelled set."""
-    pipe = redis.pipeline(transaction=False)
+    pipe = batch(redis)
     for job in jobs:
         pipe.zrem(job.queue.keys.cancelled, job.id)
     await pipe.execute(raise_on_error=False)

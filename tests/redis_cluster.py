@@ -51,7 +51,15 @@ def _redis_cli(*args: str, timeout: float = 30) -> str:
 class RedisCluster:
     """A real Redis Cluster of ``masters`` masters and ``replicas`` replicas each."""
 
-    def __init__(self, directory: Path, *, masters: int = 3, replicas: int = 0, start_port: int = 30000) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        masters: int = 3,
+        replicas: int = 0,
+        start_port: int = 30000,
+        appendonly: bool = False,
+    ) -> None:
         ports = cluster_ports(masters * (1 + replicas), start_port)
         self.masters = masters
         self.replicas = replicas
@@ -59,6 +67,7 @@ class RedisCluster:
             RedisServer(
                 directory / str(port),
                 port=port,
+                appendonly=appendonly,
                 extra=[
                     "--cluster-enabled",
                     "yes",
@@ -90,6 +99,37 @@ class RedisCluster:
                 for node in self.nodes
             ]
             if all(state == "ok" for state in states):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the cluster did not reach cluster_state:ok")
+
+    def node_for(self, key: str) -> RedisServer:
+        """The master node that serves ``key``'s slot."""
+        out = _redis_cli("-p", str(self.nodes[0].port), "cluster", "keyslot", key)
+        slot = int(out.strip())
+        for line in _redis_cli("-p", str(self.nodes[0].port), "cluster", "nodes").splitlines():
+            fields = line.split()
+            if "master" not in fields[2]:
+                continue
+            port = int(fields[1].split(":")[1].split("@")[0])
+            for part in fields[8:]:
+                low, _, high = part.partition("-")
+                if low.isdigit() and int(low) <= slot <= int(high or low):
+                    return next(node for node in self.nodes if node.port == port)
+        raise RuntimeError(f"no master serves slot {slot}")
+
+    def wait_ok(self, timeout: float = 30) -> None:
+        """Wait until every node reports cluster_state:ok."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                states = [
+                    _redis_cli("-p", str(node.port), "cluster", "info").split("cluster_state:")[1].split()[0]
+                    for node in self.nodes
+                ]
+            except RuntimeError:
+                states = []
+            if states and all(state == "ok" for state in states):
                 return
             time.sleep(0.1)
         raise RuntimeError("the cluster did not reach cluster_state:ok")

@@ -32,6 +32,7 @@ from redis.exceptions import RedisError
 from aioresque import AioresqueError, Call, Queue
 from tests.cli_helpers import ROOT, worker_command
 from tests.jobs_for_crash import RUNS_SUFFIX
+from tests.redis_cluster import RedisCluster
 from tests.redis_server import RedisServer
 
 PREFIX = "crash"
@@ -160,10 +161,19 @@ async def chaos(
     job_seconds: tuple[float, float],
     kill_every: tuple[float, float],
     seed: int,
+    cluster: bool = False,
 ) -> CrashReport:
-    """Run ``jobs`` jobs on ``workers`` workers while killing them; restart Redis once."""
+    """Run ``jobs`` jobs on ``workers`` workers while killing them; restart Redis once.
+
+    With ``cluster``, Redis is a real 3-master cluster (AOF on every node) and
+    the restart is of the master that serves the queue.
+    """
     rng = random.Random(seed)
-    server = RedisServer(tmp_path / "redis", appendonly=True)
+    server: RedisServer | RedisCluster
+    if cluster:
+        server = RedisCluster(tmp_path / "cluster", appendonly=True, start_port=33000)
+    else:
+        server = RedisServer(tmp_path / "redis", appendonly=True)
     server.start()
     fleet = Fleet(server.url, tmp_path, concurrency)
     queue = Queue.from_url(server.url, prefix=PREFIX)
@@ -189,9 +199,12 @@ async def chaos(
                 fleet.start()
                 if n == kills // 2:
                     before = await completed(queue)
-                    server.stop(kill=True)  # appendfsync always: nothing acknowledged is lost
+                    node = server.node_for(queue.keys.queue) if isinstance(server, RedisCluster) else server
+                    node.stop(kill=True)  # appendfsync always: nothing acknowledged is lost
                     await anyio.sleep(0.5)
-                    server.start()
+                    node.start()
+                    if isinstance(server, RedisCluster):
+                        await anyio.to_thread.run_sync(server.wait_ok)
                     report.redis_restarts += 1
                     tg.start_soon(measure_resume, queue, before, time.monotonic(), report)
             with anyio.fail_after(180):
@@ -234,6 +247,23 @@ async def test_crash_small(tmp_path: Path) -> None:
     assert report.kills == 4 and report.redis_restarts == 1
     assert len(report.recovery) == 4
     # A dead worker's jobs are back within about a lease (bound generous for a loaded machine).
+    assert max(report.recovery) < LEASE + 3, report.recovery
+
+
+async def test_crash_small_on_a_cluster(tmp_path: Path) -> None:
+    report = await chaos(
+        tmp_path,
+        jobs=600,
+        workers=3,
+        kills=4,
+        concurrency=10,
+        job_seconds=(0.2, 0.6),
+        kill_every=(0.8, 1.5),
+        seed=2,
+        cluster=True,
+    )
+    print(f"\ncrash test (small, 3-master cluster): {report.summary()}")
+    assert report.kills == 4 and report.redis_restarts == 1
     assert max(report.recovery) < LEASE + 3, report.recovery
 
 
