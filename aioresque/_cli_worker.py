@@ -22,6 +22,7 @@ from ._handler import Registry
 from ._keys import DEFAULT_PREFIX
 from ._metrics_server import serve_metrics
 from ._queue import DEFAULT_URL
+from ._supervisor import Supervisor, child_commands
 from ._worker import Worker
 
 log = logging.getLogger("aioresque.cli")
@@ -66,6 +67,12 @@ def add_parser(sub: Any) -> None:
         help="serve this worker's Prometheus metrics (attempts and durations by handler) on this port",
     )
     w.add_argument("--metrics-host", default="127.0.0.1", help="interface for --metrics-port (default: 127.0.0.1)")
+    w.add_argument(
+        "--processes",
+        type=positive_int,
+        default=1,
+        help="run N worker processes under a supervisor that restarts any that die (default: 1)",
+    )
     w.set_defaults(run=_run_worker)
 
 
@@ -118,7 +125,9 @@ def _run_worker(args: argparse.Namespace) -> int:
         level=getattr(logging, args.log_level),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    registry = _load_registry(args.module)
+    registry = _load_registry(args.module)  # fail fast, before any child starts
+    if args.processes > 1:
+        return _supervise(args)
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     try:
         worker = Worker(
@@ -140,6 +149,23 @@ def _run_worker(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # pragma: no cover - signals are handled in _serve
         return 1
     return 0
+
+
+def _child_base_command(args: argparse.Namespace) -> list[str]:
+    """The ``worker`` command line a child of ``--processes`` runs (without it)."""
+    command = [sys.executable, "-m", "aioresque", "worker", args.module]
+    command += ["--redis-url", args.redis_url or default_url(), "--queues", args.queues]
+    command += ["--concurrency", str(args.concurrency), "--lease", str(args.lease)]
+    command += ["--max-lost", str(args.max_lost), "--grace", str(args.grace)]
+    command += ["--prefix", args.prefix, "--log-level", args.log_level, "--metrics-host", args.metrics_host]
+    if args.burst:
+        command.append("--burst")
+    return command
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    commands = child_commands(_child_base_command(args), args.processes, args.metrics_port)
+    return Supervisor(commands, burst=args.burst).run()
 
 
 def _backend_options() -> dict[str, bool]:

@@ -120,3 +120,9 @@ async def pid() -> int:
 @aioresque.job(max_attempts=1)
 async def fails_with(n: int) -> None:
     raise LookupError(f"no row {n} in table t{n % 2}")
+
+
+@aioresque.job
+async def slow_pid(seconds: float) -> int:
+    await asyncio.sleep(seconds)
+    return os.getpid()
