@@ -17,21 +17,30 @@ from ._errors import (
     JobError,
     JobFailed,
     JobNotFound,
+    NonRetryable,
     PayloadTooLarge,
     ResultTimeout,
+    Retry,
     SerializationError,
 )
 from ._handler import JobFunction, Registry, WorkerHook, job, on_shutdown, on_startup
 from ._job import Job
+from ._limits import LimitGroup, RateLimit
 from ._metrics import prometheus_metrics
+from ._middleware import EnqueueMiddleware, EnqueueNext, PerformMiddleware, PerformNext
 from ._queue import Call, Queue, QueueStatistics, Retention
 from ._registry import WorkerInfo, list_workers, prune_workers
 from ._retry import Backoff
+from ._schedule import Schedule
+from ._scheduler import ScheduleInfo
 from ._serializer import JsonSerializer, Serializer
+from ._server import ServerInfo
 from ._status import JobInfo, JobStatus
 from ._typed import JobOptions, use_queue
+from ._unique import Unique
 from ._worker import Worker, WorkerStatistics
 from ._worker_metrics import WorkerMetrics
+from ._workflow import Workflow, WorkflowInfo, WorkflowStatus
 from .dashboard import dashboard
 
 __version__ = "0.1.0"
@@ -42,6 +51,8 @@ __all__ = [
     "Call",
     "ConfigurationError",
     "ConnectionLost",
+    "EnqueueMiddleware",
+    "EnqueueNext",
     "HistoryPoint",
     "Job",
     "JobCancelled",
@@ -57,20 +68,33 @@ __all__ = [
     "JobPage",
     "JobStatus",
     "JsonSerializer",
+    "LimitGroup",
+    "NonRetryable",
     "PayloadTooLarge",
+    "PerformMiddleware",
+    "PerformNext",
     "Queue",
     "QueueOverview",
     "QueueStatistics",
+    "RateLimit",
     "Registry",
     "ResultTimeout",
     "Retention",
+    "Retry",
+    "Schedule",
+    "ScheduleInfo",
     "SerializationError",
     "Serializer",
+    "ServerInfo",
+    "Unique",
     "Worker",
     "WorkerHook",
     "WorkerInfo",
     "WorkerMetrics",
     "WorkerStatistics",
+    "Workflow",
+    "WorkflowInfo",
+    "WorkflowStatus",
     "__version__",
     "current_job",
     "dashboard",

@@ -43,6 +43,8 @@ async def cancel_job(queue: Queue, job_id: str) -> bool:
                 k.cancelled,
                 k.errors,
                 k.notify(job_id),
+                k.unique,
+                *(k.limits, k.waiting, k.reopen, k.flows, k.jobs, k.marker),
             ],
             [job_id, error],
         )

@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 
 from ._cli import default_url, fail, positive_float, positive_int
-from ._errors import AioresqueError
+from ._errors import AioresqueError, ConfigurationError
 from ._handler import Registry
 from ._keys import DEFAULT_PREFIX
 from ._metrics_server import serve_metrics
@@ -145,7 +145,10 @@ def _run_worker(args: argparse.Namespace) -> int:
         fail(str(exc))
     try:
         metrics_at = None if args.metrics_port is None else (args.metrics_host, args.metrics_port)
-        anyio.run(_serve, worker, metrics_at, backend="asyncio", backend_options=_backend_options())
+        try:
+            anyio.run(_serve, worker, metrics_at, backend="asyncio", backend_options=_backend_options())
+        except* ConfigurationError as group:  # found at startup, e.g. a Redis server too old
+            fail("; ".join(str(exc) for exc in group.exceptions))
     except KeyboardInterrupt:  # pragma: no cover - signals are handled in _serve
         return 1
     return 0

@@ -15,11 +15,14 @@ host) are used for the data nodes. Every client is redis-py's own
 
 from __future__ import annotations
 
+import inspect
+from functools import cache
 from typing import Any, TypeAlias
 from urllib.parse import unquote
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.connection import Connection
 from redis.asyncio.sentinel import Sentinel
 
 from ._errors import ConfigurationError
@@ -114,6 +117,41 @@ async def close_client(client: Client) -> None:
     if manager is not None:
         for sentinel in manager.sentinels:
             await sentinel.aclose()
+
+
+def blocking_limit(client: Any) -> float | None:
+    """Longest one blocking command (BLMOVE, BZPOPMIN) may block on ``client``, in seconds.
+
+    A blocking command that waits longer than the client's socket timeout
+    fails with a timeout error. redis-py 8 gives every client a 5 s socket
+    timeout unless told otherwise (earlier majors had none), so aioresque cuts
+    its waits into pieces shorter than the timeout in force (a quarter
+    second or a fifth shorter, whichever is more), or None (no limit) when
+    the client has none.
+    """
+    pool = getattr(client, "connection_pool", None)
+    kwargs: dict[str, Any] | None = getattr(pool, "connection_kwargs", None)
+    if kwargs is None:  # a Cluster client keeps the nodes' settings itself
+        kwargs = getattr(client, "connection_kwargs", None) or {}
+    if "socket_timeout" in kwargs:
+        timeout = kwargs["socket_timeout"]
+    else:  # not given: the connection class's default (None before redis-py 8)
+        timeout = _default_socket_timeout(getattr(pool, "connection_class", Connection))
+    if not isinstance(timeout, int | float) or timeout <= 0:
+        return None
+    # Redis ends a blocking command on its own timer (10 Hz by default), so
+    # leave room for that and the round trip: 4 s of a 5 s timeout.
+    return max(0.05, float(timeout) - max(0.25, float(timeout) * 0.2))
+
+
+@cache
+def _default_socket_timeout(connection_class: type) -> Any:
+    # The class itself may take **kwargs and pass them to a base that names it.
+    for cls in connection_class.__mro__:
+        parameter = inspect.signature(vars(cls).get("__init__", object.__init__)).parameters.get("socket_timeout")
+        if parameter is not None:
+            return parameter.default
+    return None
 
 
 def batch(client: Client) -> Any:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,6 +24,9 @@ class JobContext:
         worker_id: the id of the worker running the job.
         resources: the dict the worker's startup hooks filled (database
             pools, clients), shared by every job of the worker.
+        args, kwargs: the arguments the job was enqueued with.
+        meta: the string metadata enqueue middleware attached to the job
+            (request ids, trace context); empty when none.
     """
 
     job_id: str
@@ -31,6 +35,9 @@ class JobContext:
     attempt: int
     worker_id: str
     resources: dict[str, Any]
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, str] = field(default_factory=dict)
 
 
 _current: ContextVar[JobContext] = ContextVar("aioresque_current_job")

@@ -16,6 +16,11 @@
         │                          unknown handler, undecodable payload)
         └── JobCancelled           it was cancelled
 
+Raised by handlers, to steer retries (they are not errors of aioresque)::
+
+    Retry                          run the job again after ``delay`` seconds
+    NonRetryable                   fail the job now, whatever attempts are left
+
 redis-py errors are translated to these at one boundary, :func:`translate`.
 """
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -82,6 +88,39 @@ class JobDead(JobError):
 
 class JobCancelled(JobError):
     """Raised by ``Job.result`` when the job was cancelled."""
+
+
+class Retry(Exception):
+    """Raise from a handler to run the job again after ``delay`` seconds.
+
+    ``raise aioresque.Retry(delay=30)``. The attempt counts toward the job's
+    ``max_attempts`` like a failure (as in arq and RQ), so a job that keeps
+    asking to be retried still ends, ``failed``, when its attempts run out;
+    its error record says the retry was requested. ``delay=None`` uses the
+    handler's backoff.
+
+    Args:
+        delay: seconds to wait (a float or ``timedelta``), or None.
+        reason: a short text recorded as the attempt's error.
+    """
+
+    def __init__(self, delay: float | timedelta | None = None, reason: str = "") -> None:
+        seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
+        if seconds is not None and not seconds >= 0:
+            raise ConfigurationError(f"Retry delay must not be negative, got {delay}")
+        super().__init__(reason or "retry requested")
+        self.delay = seconds
+        self.reason = reason
+
+
+class NonRetryable(Exception):
+    """Raise from a handler (or subclass) to fail the job at once, without retries.
+
+    The job goes straight to ``failed`` whatever attempts it has left, with
+    this exception as its error; handlers declared with ``retry_on=`` treat
+    every other exception type this way too. A ``NonRetryable`` raised
+    ``from`` another error keeps that cause in the traceback.
+    """
 
 
 @asynccontextmanager

@@ -19,9 +19,12 @@ from typing import Any
 import anyio
 
 from ._context import JobContext, set_current
-from ._handler import JobFunction, Registry
+from ._errors import Retry
+from ._handler import JobFunction, Registry, retry_verdict
+from ._middleware import PerformMiddleware, perform_chain
 from ._queue import Queue
 from ._serializer import dumps_json, loads_json
+from ._workflow import step_inputs
 
 log = logging.getLogger("aioresque.worker")
 
@@ -31,6 +34,7 @@ class Kind(enum.StrEnum):
 
     COMPLETE = "complete"
     FAIL = "fail"
+    ABORT = "abort"
     DEAD = "dead"
     REQUEUE = "requeue"
 
@@ -98,6 +102,7 @@ class Runner:
     resources: dict[str, Any]
     limiter: anyio.CapacityLimiter
     retry_delay: Any  # Callable[[int], float]: seconds before the next attempt
+    middleware: tuple[PerformMiddleware, ...] = ()
 
 
 async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
@@ -113,8 +118,16 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
     effective_max = int(job.state.get("max_attempts") or max_attempts)
 
     def fail(exc: BaseException | None, message: str, kind: str) -> Outcome:
-        delay = runner.retry_delay(failures_before + 1)
-        return Outcome(job, Kind.FAIL, error_record(exc, message, kind=kind), delay, effective_max)
+        record = error_record(exc, message, kind=kind)
+        if not retry_verdict(handler, exc):
+            return Outcome(job, Kind.ABORT, record, 0.0, effective_max)
+        if isinstance(exc, Retry) and exc.delay is not None:
+            delay = exc.delay
+        elif handler is not None and handler.backoff is not None:
+            delay = handler.backoff.delay(failures_before + 1)
+        else:
+            delay = runner.retry_delay(failures_before + 1)
+        return Outcome(job, Kind.FAIL, record, delay, effective_max)
 
     def dead(exc: BaseException | None, message: str, kind: str) -> Outcome:
         return Outcome(job, Kind.DEAD, error_record(exc, message, kind=kind), 0.0, effective_max)
@@ -127,14 +140,22 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
     if not job.payload:
         return dead(None, "MissingPayload: the job has no payload", "payload")
     try:
-        args, kwargs = job.queue.decode_payload(job.payload)
+        args, kwargs, meta = job.queue.decode_body(job.payload)
     except Exception as exc:  # noqa: BLE001 - any decoding failure means a bad payload
         log.warning("job %s: undecodable payload: %s", job.id, exc)
         return dead(exc, f"BadPayload: {_describe(exc)}", "payload")
+    if job.state.get("win"):  # a workflow step: the previous results come first
+        try:
+            args = await step_inputs(job, args)
+        except ValueError as exc:
+            return dead(exc, f"MissingInput: {_describe(exc)}", "payload")
+        except Exception as exc:  # noqa: BLE001 - e.g. Redis unreachable: retried like a failure
+            return fail(exc, f"InputUnavailable: {_describe(exc)}", "error")
 
     timeout_ms = job.state.get("timeout")
     timeout = float(timeout_ms) / 1000 if timeout_ms is not None else handler.timeout
-    set_current(JobContext(job.id, job.name, job.queue, job.attempt, runner.worker_id, runner.resources))
+    ctx = JobContext(job.id, job.name, job.queue, job.attempt, runner.worker_id, runner.resources, args, kwargs, meta)
+    set_current(ctx)
     started = time.perf_counter()
     if log.isEnabledFor(logging.INFO):
         log.info(
@@ -149,7 +170,7 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
     with job.scope:
         with anyio.move_on_after(timeout) as deadline:
             try:
-                result = await _call(runner, handler, args, kwargs)
+                result = await _perform(runner, handler, ctx)
             except anyio.get_cancelled_exc_class() as exc:
                 if _cancel_requested():
                     raise
@@ -169,12 +190,17 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
     extra = {"job_id": job.id, "job_name": job.name, "queue": job.queue.name, "duration": duration}
     if deadline.cancelled_caught:
         log.warning("job %s %s timed out after %.3f s", job.id, job.name, duration, extra=extra)
+        await _on_failure(handler, ctx, TimeoutError(f"the attempt exceeded its timeout of {timeout} s"))
         return fail(None, f"TimeoutError: the attempt exceeded its timeout of {timeout} s", "timeout")
     if error is not None:
         if isinstance(error, TypeError) and not _fits(handler, args, kwargs):
             log.warning("job %s %s: arguments do not fit the handler: %s", job.id, job.name, error, extra=extra)
             return dead(error, f"BadArguments: {_describe(error)}", "arguments")
+        if isinstance(error, Retry):
+            log.info("job %s %s asked to be retried: %s", job.id, job.name, error, extra=extra)
+            return fail(error, f"Retry: {error}", "retry")
         log.warning("job %s %s failed: %s", job.id, job.name, _describe(error), extra=extra)
+        await _on_failure(handler, ctx, error)
         return fail(error, _describe(error), "error")
     try:
         value = job.queue.serializer.dumps(result)
@@ -185,6 +211,29 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
     if log.isEnabledFor(logging.INFO):
         log.info("job %s %s complete in %.3f s", job.id, job.name, duration, extra=extra)
     return Outcome(job, Kind.COMPLETE, value, 0.0, effective_max)
+
+
+async def _perform(runner: Runner, handler: JobFunction[Any, Any], ctx: JobContext) -> Any:
+    """The handler's ``before`` hook, the middleware chain around the handler, its ``after`` hook."""
+    if handler.before is not None:
+        await handler.before(ctx)
+    if runner.middleware:
+        result = await perform_chain(runner.middleware, ctx, lambda: _call(runner, handler, ctx.args, dict(ctx.kwargs)))
+    else:
+        result = await _call(runner, handler, ctx.args, dict(ctx.kwargs))
+    if handler.after is not None:
+        await handler.after(ctx, result)
+    return result
+
+
+async def _on_failure(handler: JobFunction[Any, Any], ctx: JobContext, exc: BaseException) -> None:
+    """Run the handler's ``on_failure`` hook; what it raises is logged, not propagated."""
+    if handler.on_failure is None:
+        return
+    try:
+        await handler.on_failure(ctx, exc)
+    except Exception:
+        log.exception("job %s %s: on_failure hook failed", ctx.job_id, ctx.name)
 
 
 async def _call(runner: Runner, handler: JobFunction[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

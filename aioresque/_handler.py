@@ -21,14 +21,19 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from . import _typed
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, NonRetryable, Retry
+from ._limits import LimitKey, Limits, RateLimit
+from ._retry import Backoff
+from ._schedule import Schedule
+from ._unique import Unique
 
 if TYPE_CHECKING:
+    from ._context import JobContext
     from ._job import Job
     from ._queue import Call, Queue
 
@@ -39,6 +44,13 @@ T = TypeVar("T")
 
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_TIMEOUT = 300.0
+
+BeforeHook = Callable[["JobContext"], Awaitable[None]]
+"""``async def before(ctx)``: runs before each attempt; raising fails the attempt."""
+AfterHook = Callable[["JobContext", Any], Awaitable[None]]
+"""``async def after(ctx, result)``: runs after a successful attempt; raising fails it."""
+FailureHook = Callable[["JobContext", BaseException], Awaitable[None]]
+"""``async def on_failure(ctx, exc)``: runs after each failed attempt; its errors are logged."""
 
 
 class JobFunction(Generic[P, R]):
@@ -57,9 +69,34 @@ class JobFunction(Generic[P, R]):
         timeout: seconds an attempt may run before it is cancelled, or None.
         is_async: whether ``fn`` is a coroutine function (else it runs in a
             worker thread).
+        backoff: the retry delays after a failed attempt, or None for the
+            worker's.
+        retry_on: the exception types that are retried, or None for all
+            (others fail the job at once).
+        schedule: when the handler runs periodically, or None.
+        unique: the uniqueness typed enqueues get by default, or None.
+        before, after, on_failure: per-attempt callbacks (see :func:`job`).
+        limits: the handler's concurrency and rate limits, or None (see
+            :mod:`aioresque._limits`).
     """
 
-    __slots__ = ("__dict__", "fn", "is_async", "max_attempts", "name", "queue", "timeout")
+    __slots__ = (
+        "__dict__",
+        "after",
+        "backoff",
+        "before",
+        "fn",
+        "is_async",
+        "limits",
+        "max_attempts",
+        "name",
+        "on_failure",
+        "queue",
+        "retry_on",
+        "schedule",
+        "timeout",
+        "unique",
+    )
 
     def __init__(
         self,
@@ -69,6 +106,18 @@ class JobFunction(Generic[P, R]):
         queue: str | None = None,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         timeout: float | None = DEFAULT_TIMEOUT,
+        backoff: Backoff | None = None,
+        retry_on: tuple[type[BaseException], ...] | None = None,
+        cron: str | None = None,
+        every: timedelta | float | None = None,
+        tz: str | None = None,
+        unique: Unique | bool | None = None,
+        before: BeforeHook | None = None,
+        after: AfterHook | None = None,
+        on_failure: FailureHook | None = None,
+        concurrency: int | None = None,
+        rate: RateLimit | tuple[int, float] | None = None,
+        limit_key: LimitKey | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ConfigurationError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -80,6 +129,27 @@ class JobFunction(Generic[P, R]):
         self.max_attempts = max_attempts
         self.timeout = timeout
         self.is_async = inspect.iscoroutinefunction(fn)
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise ConfigurationError(f"backoff must be an aioresque.Backoff, got {type(backoff).__name__}")
+        self.backoff = backoff
+        self.retry_on = _check_retry_on(retry_on)
+        self.schedule: Schedule | None = None
+        if cron is not None or every is not None:
+            self.schedule = Schedule.of(cron=cron, every=every, tz=tz)
+            if not _callable_without_arguments(fn):
+                raise ConfigurationError(f"{self.name}: a scheduled handler is called without arguments")
+        elif tz is not None:
+            raise ConfigurationError("tz= needs cron=")
+        if unique is True:
+            unique = Unique()
+        self.unique: Unique | None = unique or None
+        for label, hook in (("before", before), ("after", after), ("on_failure", on_failure)):
+            if hook is not None and not inspect.iscoroutinefunction(hook):
+                raise ConfigurationError(f"{label}= must be an async function")
+        self.before = before
+        self.after = after
+        self.on_failure = on_failure
+        self.limits = Limits.of(concurrency, rate, limit_key)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -134,6 +204,8 @@ class JobFunction(Generic[P, R]):
         max_attempts: int | None = None,
         timeout: float | None = None,
         delay: float | timedelta | None = None,
+        at: datetime | None = None,
+        unique: Unique | bool | str | None = None,
     ) -> _typed.JobOptions[P, R]:
         """This handler with enqueue options: ``send_email.options(delay=60).enqueue(queue, ...)``.
 
@@ -145,8 +217,11 @@ class JobFunction(Generic[P, R]):
             max_attempts: attempts before the job is dead (default: the handler's).
             timeout: seconds an attempt may run (default: the handler's).
             delay: run no earlier than this many seconds from now.
+            at: run no earlier than this aware datetime.
+            unique: keep the job unique (default: the handler's ``unique``);
+                see ``Queue.enqueue``'s ``_unique``.
         """
-        return _typed.JobOptions(self, _typed.Settings(job_id, queue, max_attempts, timeout, delay))
+        return _typed.JobOptions(self, _typed.Settings(job_id, queue, max_attempts, timeout, delay, at, unique))
 
     def call(self, *args: P.args, **kwargs: P.kwargs) -> Call:
         """A type-checked :class:`Call` for ``Queue.enqueue_many``: ``add.call(1, 2)``."""
@@ -164,6 +239,18 @@ def job(
     queue: str | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     timeout: float | None = DEFAULT_TIMEOUT,
+    backoff: Backoff | None = None,
+    retry_on: tuple[type[BaseException], ...] | None = None,
+    cron: str | None = None,
+    every: timedelta | float | None = None,
+    tz: str | None = None,
+    unique: Unique | bool | None = None,
+    before: BeforeHook | None = None,
+    after: AfterHook | None = None,
+    on_failure: FailureHook | None = None,
+    concurrency: int | None = None,
+    rate: RateLimit | tuple[int, float] | None = None,
+    limit_key: LimitKey | None = None,
 ) -> Callable[[Callable[P, R]], JobFunction[P, R]]: ...
 
 
@@ -175,6 +262,18 @@ def job(
     queue: str | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     timeout: float | None = DEFAULT_TIMEOUT,
+    backoff: Backoff | None = None,
+    retry_on: tuple[type[BaseException], ...] | None = None,
+    cron: str | None = None,
+    every: timedelta | float | None = None,
+    tz: str | None = None,
+    unique: Unique | bool | None = None,
+    before: BeforeHook | None = None,
+    after: AfterHook | None = None,
+    on_failure: FailureHook | None = None,
+    concurrency: int | None = None,
+    rate: RateLimit | tuple[int, float] | None = None,
+    limit_key: LimitKey | None = None,
 ) -> JobFunction[P, R] | Callable[[Callable[P, R]], JobFunction[P, R]]:
     """Register a function as a job handler: ``@job`` or ``@job(name=...)``.
 
@@ -192,17 +291,96 @@ def job(
             (default 3).
         timeout: seconds an attempt may run before it is cancelled and counted
             as failed (default 300); None for no limit.
+        backoff: delays between attempts for this handler (default: the
+            worker's, ``Backoff()``: 1 s doubling per failure, half jitter,
+            capped at 300 s).
+        retry_on: retry only these exception types (and timeouts); any other
+            error fails the job at once. Default: retry every error.
+            :class:`NonRetryable` is never retried; :class:`Retry` always is.
+        cron: run periodically on this cron expression (five fields, see
+            ``docs/cron.md``); the handler takes no arguments.
+        every: run periodically at this interval (a ``timedelta`` or
+            seconds, at least 1 s), aligned to the Unix epoch.
+        tz: the IANA time zone ``cron`` is read in (default UTC).
+        unique: the uniqueness typed enqueues (``handler.enqueue``) get by
+            default: True or a :class:`Unique`; see ``Queue.enqueue``'s ``_unique``.
+        before: ``async def before(ctx)``, run before each attempt; raising
+            fails the attempt.
+        after: ``async def after(ctx, result)``, run after a successful
+            attempt; raising fails it.
+        on_failure: ``async def on_failure(ctx, exc)``, run after each failed
+            attempt (errors and timeouts); what it raises is logged.
+        concurrency: most jobs of this handler running at once across all
+            workers of a queue (per key with ``limit_key``); see ``docs/limits.md``.
+        rate: most job starts per window across all workers, as
+            ``RateLimit(n, per=seconds)`` or ``(n, seconds)``.
+        limit_key: ``fn(*args, **kwargs) -> str | int | None`` run on the
+            job's arguments at enqueue: ``concurrency`` and ``rate`` then
+            apply per key.
 
     Raises:
-        ConfigurationError: for a non-positive ``max_attempts`` or ``timeout``.
+        ConfigurationError: for a non-positive ``max_attempts`` or
+            ``timeout``, a bad schedule, ``retry_on`` or hook.
     """
 
     def wrap(f: Callable[P, R]) -> JobFunction[P, R]:
-        return JobFunction(f, name=name, queue=queue, max_attempts=max_attempts, timeout=timeout)
+        return JobFunction(
+            f,
+            name=name,
+            queue=queue,
+            max_attempts=max_attempts,
+            timeout=timeout,
+            backoff=backoff,
+            retry_on=retry_on,
+            cron=cron,
+            every=every,
+            tz=tz,
+            unique=unique,
+            before=before,
+            after=after,
+            on_failure=on_failure,
+            concurrency=concurrency,
+            rate=rate,
+            limit_key=limit_key,
+        )
 
     if fn is not None:
         return wrap(fn)
     return wrap
+
+
+def _callable_without_arguments(fn: Callable[..., Any]) -> bool:
+    try:
+        inspect.signature(fn).bind()
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read (a builtin): let it be
+        return True
+    return True
+
+
+def _check_retry_on(value: tuple[type[BaseException], ...] | None) -> tuple[type[BaseException], ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, type):
+        value = (value,)
+    if not all(isinstance(t, type) and issubclass(t, BaseException) for t in value):
+        raise ConfigurationError(f"retry_on must be a tuple of exception types, got {value!r}")
+    return tuple(value)
+
+
+def retry_verdict(handler: JobFunction[Any, Any] | None, exc: BaseException | None) -> bool:
+    """Whether a failed attempt may be retried (pure): False means fail the job now.
+
+    ``exc`` is None for a timeout, which is retried like an error of a listed type.
+    """
+    if isinstance(exc, Retry):
+        return True
+    if isinstance(exc, NonRetryable):
+        return False
+    if handler is None or handler.retry_on is None or exc is None:
+        return True
+    return isinstance(exc, handler.retry_on)
 
 
 HookFn = Callable[[dict[str, Any]], Awaitable[None]]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic
 from typing_extensions import TypeVar
 
 from . import _scripts
-from ._connect import batch
+from ._connect import batch, blocking_limit
 from ._errors import (
     JobCancelled,
     JobDead,
@@ -132,6 +132,9 @@ class Job(Generic[R]):
                 block = deadline - time.monotonic()
                 if block <= 0:
                     raise ResultTimeout(f"job {self.id} did not finish within {timeout} s")
+            limit = blocking_limit(redis)  # a longer block would hit the socket timeout (redis-py 8: 5 s)
+            if limit is not None and (block == 0 or block > limit):
+                block = limit
             notify = keys.notify(self.id)
             async with translate():
                 # Same list as source and destination: the element stays, so

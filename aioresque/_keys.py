@@ -19,6 +19,12 @@ script touches a single cluster slot::
     <prefix>:{<queue>}:history     HASH   per-minute completed/failed counts (ring)
     <prefix>:{<queue>}:notify:<id> LIST   wake-up for result() waiters
     <prefix>:{<queue>}:cancelled   ZSET   id -> time, running jobs asked to stop
+    <prefix>:{<queue>}:cron        HASH   schedule name -> JSON record (last tick, paused, ...)
+    <prefix>:{<queue>}:unique      HASH   uniqueness key -> "expiry ms|mode|job id"
+    <prefix>:{<queue>}:limits      HASH   limit group -> JSON {h: holder ids, s: claim times}
+    <prefix>:{<queue>}:waiting     ZSET   jobs parked by a limit, "<group>\0<seq>\0<id>" (score 0)
+    <prefix>:{<queue>}:reopen      ZSET   limit group -> when its parked jobs are looked at again (ms)
+    <prefix>:{<queue>}:flows       HASH   workflow id -> JSON record; "<job id>|p"/"|d"/"|i<n>" step data
 
 Keys that belong to no queue live under their own tags::
 
@@ -124,6 +130,36 @@ class QueueKeys:
         """HASH ring of per-minute throughput: slot -> ``"minute:completed:failed"``."""
         return f"{self.tag}:history"
 
+    @property
+    def cron(self) -> str:
+        """HASH of periodic schedule name to its JSON record (see ``lua/cron.lua``)."""
+        return f"{self.tag}:cron"
+
+    @property
+    def unique(self) -> str:
+        """HASH of uniqueness key to the lock holder, ``"<expiry ms or 0>|<mode>|<job id>"``."""
+        return f"{self.tag}:unique"
+
+    @property
+    def limits(self) -> str:
+        """HASH of limit group to its JSON holders and recent claim times (``lua/_limit.lua``)."""
+        return f"{self.tag}:limits"
+
+    @property
+    def waiting(self) -> str:
+        """ZSET of jobs parked by a concurrency or rate limit, lexically ordered by group."""
+        return f"{self.tag}:waiting"
+
+    @property
+    def reopen(self) -> str:
+        """ZSET of limit group to the time its parked jobs are released again (ms)."""
+        return f"{self.tag}:reopen"
+
+    @property
+    def flows(self) -> str:
+        """HASH of workflow records and the data of their pending steps (``lua/_flow.lua``)."""
+        return f"{self.tag}:flows"
+
     def notify(self, job_id: str) -> str:
         """LIST that wakes ``result()`` callers of one job."""
         return f"{self.tag}:notify:{job_id}"
@@ -144,6 +180,12 @@ class QueueKeys:
             self.stats,
             self.watched,
             self.cancelled,
+            self.cron,
+            self.unique,
+            self.limits,
+            self.waiting,
+            self.reopen,
+            self.flows,
         )
 
 

@@ -6,19 +6,25 @@ import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from . import _admin, _scripts
+from . import _admin, _scheduler, _scripts, _workflow
 from ._cancel import cancel_job
 from ._connect import Client, batch, close_client, connect
 from ._errors import ConfigurationError, PayloadTooLarge, SerializationError, translate
 from ._job import Job
 from ._keys import DEFAULT_PREFIX, QueueKeys, queue_registry
+from ._limits import LimitGroup, check_key, limit_groups
+from ._middleware import EnqueueMiddleware, enqueue_chain
 from ._recovery import recover_queue
+from ._scheduler import ScheduleInfo
 from ._serializer import JsonSerializer, Serializer
+from ._server import ServerInfo, check_server
 from ._status import JobStatus
+from ._unique import Unique, lock_args, resolve
+from ._workflow import Workflow
 
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_MAX_PAYLOAD = 512 * 1024
@@ -48,7 +54,8 @@ class Call:
     """One job to enqueue with :meth:`Queue.enqueue_many`.
 
     ``Call("add", (1, 2))``, or with :meth:`of` the way ``enqueue`` reads:
-    ``Call.of("add", 1, 2, _job_id="x")``.
+    ``Call.of("add", 1, 2, _job_id="x")``. The fields mean what
+    :meth:`Queue.enqueue`'s underscored options mean.
     """
 
     name: str
@@ -59,6 +66,12 @@ class Call:
     max_attempts: int | None = None
     timeout: float | None = None
     delay: float | timedelta | None = None
+    at: datetime | None = None
+    unique: Unique | bool | str | None = None
+    meta: Mapping[str, str] | None = None
+    """String metadata carried to the worker (``current_job().meta``); set by middleware."""
+    limit_key: str | int | None = None
+    """The job's limit key, for a handler with ``limit_key=`` (see ``docs/limits.md``)."""
 
     @classmethod
     def of(
@@ -71,10 +84,15 @@ class Call:
         _max_attempts: int | None = None,
         _timeout: float | None = None,
         _delay: float | timedelta | None = None,
+        _at: datetime | None = None,
+        _unique: Unique | bool | str | None = None,
+        _limit_key: str | int | None = None,
         **kwargs: Any,
     ) -> Call:
         """Build a call with the same signature as :meth:`Queue.enqueue`."""
-        return cls(name, args, kwargs, _job_id, _queue, _max_attempts, _timeout, _delay)
+        return cls(
+            name, args, kwargs, _job_id, _queue, _max_attempts, _timeout, _delay, _at, _unique, limit_key=_limit_key
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +125,9 @@ class Queue:
         serializer: how arguments and results are encoded (default JSON).
         max_payload_bytes: enqueue refuses larger payloads (default 512 KiB).
         retention: how long finished jobs are kept (see :class:`Retention`).
+        middleware: async callables wrapped around every enqueue, first
+            outermost (see :class:`EnqueueMiddleware`); shared with the
+            queue's siblings.
     """
 
     def __init__(
@@ -118,6 +139,7 @@ class Queue:
         serializer: Serializer | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
         retention: Retention | None = None,
+        middleware: Sequence[EnqueueMiddleware] = (),
     ) -> None:
         _check_name(name)
         self.redis = redis
@@ -130,6 +152,7 @@ class Queue:
         self._owns_client = False
         self._registered: set[str] = set()
         self._siblings: dict[str, Queue] = {name: self}
+        self._middleware: list[EnqueueMiddleware] = list(middleware)
 
     @classmethod
     def from_url(cls, url: str = DEFAULT_URL, name: str = "default", **options: Any) -> Queue:
@@ -179,9 +202,14 @@ class Queue:
                 max_payload_bytes=self.max_payload_bytes,
                 retention=self.retention,
             )
+            queue._middleware = self._middleware  # one chain for the whole family
             queue._siblings = self._siblings
             self._siblings[name] = queue
         return queue
+
+    def add_middleware(self, middleware: EnqueueMiddleware) -> None:
+        """Wrap every later enqueue (of this queue and its siblings) in ``middleware``, innermost."""
+        self._middleware.append(middleware)
 
     def job(self, job_id: str) -> Job:
         """A handle for an existing job id in this queue (no Redis call)."""
@@ -197,6 +225,9 @@ class Queue:
         _max_attempts: int | None = None,
         _timeout: float | None = None,
         _delay: float | timedelta | None = None,
+        _at: datetime | None = None,
+        _unique: Unique | bool | str | None = None,
+        _limit_key: str | int | None = None,
         **kwargs: Any,
     ) -> Job:
         """Enqueue one job: the handler ``name`` will be called with ``args`` and ``kwargs``.
@@ -209,27 +240,52 @@ class Queue:
             _max_attempts: attempts before the job is dead (default: the handler's).
             _timeout: seconds an attempt may run (default: the handler's).
             _delay: run no earlier than this many seconds from now.
+            _at: run no earlier than this aware datetime (measured against
+                this process's clock); not together with ``_delay``.
+            _unique: keep the job unique (see :class:`Unique`): True for a
+                key derived from ``name`` and the arguments, a string for
+                that key, or a :class:`Unique`. While the lock is held,
+                enqueuing a duplicate returns the job holding it.
+            _limit_key: the job's limit key, for a handler declared with
+                ``limit_key=`` (typed enqueues compute it; see ``docs/limits.md``).
 
         Returns:
-            The job's handle.
+            The job's handle (for a duplicate unique job, the existing job's).
 
         Raises:
             SerializationError: an argument cannot be serialized (it is named).
             PayloadTooLarge: the payload exceeds ``max_payload_bytes``.
+            ConfigurationError: a bad option (e.g. a naive ``_at``, or
+                ``_at`` with ``_delay``).
             ConnectionLost: Redis cannot be reached.
         """
-        call = Call(name, args, kwargs, _job_id, _queue, _max_attempts, _timeout, _delay)
+        call = Call(
+            name, args, kwargs, _job_id, _queue, _max_attempts, _timeout, _delay, _at, _unique, limit_key=_limit_key
+        )
         return (await self.enqueue_many([call]))[0]
 
     async def enqueue_many(self, calls: Iterable[Call]) -> list[Job]:
         """Enqueue many jobs in one round trip (one script call per queue).
 
         Each queue's batch is applied atomically. Ids that already exist are
-        left alone, as with :meth:`enqueue`.
+        left alone, as with :meth:`enqueue`; a unique call whose lock is held
+        returns the holder's handle.
+
+        With enqueue middleware configured, each call goes through the chain
+        and is enqueued on its own (one round trip per call).
 
         Returns:
             One handle per call, in order.
         """
+        if not self._middleware:
+            return await self._enqueue_batch(calls)
+
+        async def last(call: Call) -> Job:
+            return (await self._enqueue_batch([call]))[0]
+
+        return [await enqueue_chain(self._middleware, call, last) for call in calls]
+
+    async def _enqueue_batch(self, calls: Iterable[Call]) -> list[Job]:
         groups: dict[str, list[Any]] = {}
         jobs: list[Job] = []
         for call in calls:
@@ -241,10 +297,12 @@ class Queue:
                 (
                     job_id,
                     call.name,
-                    self.encode_payload(call.name, call.args, call.kwargs),
+                    self.encode_payload(call.name, call.args, call.kwargs, call.meta),
                     _max_attempts_arg(call.max_attempts),
                     _timeout_ms(call.timeout),
-                    _delay_ms(call.delay),
+                    _delay_ms(call.delay, call.at),
+                    *lock_args(resolve(call.unique, None), self.serializer, call.name, call.args, call.kwargs),
+                    check_key(call.name, call.limit_key) or "",
                 )
             )
             jobs.append(Job(queue, job_id))
@@ -257,8 +315,8 @@ class Queue:
             script_calls.append(
                 (
                     "enqueue",
-                    [keys.queue, keys.scheduled, keys.jobs, keys.state, keys.marker, keys.stats],
-                    [len(values) // 6, *values],
+                    [keys.queue, keys.scheduled, keys.jobs, keys.state, keys.marker, keys.stats, keys.unique],
+                    [len(values) // _ENQUEUE_VALUES, *values],
                 )
             )
         async with translate():
@@ -269,16 +327,76 @@ class Queue:
             if isinstance(reply, Exception):
                 raise reply
         self._registered.update(new_names)
+        # A unique call whose lock was held answers '=<holder id>': hand back the holder.
+        positions: dict[str, list[int]] = {}
+        for i, job in enumerate(jobs):
+            positions.setdefault(job.queue.name, []).append(i)
+        for queue_name, reply in zip(groups, replies, strict=True):
+            for i, code in zip(positions[queue_name], reply, strict=True):
+                text = _text(code)
+                if text.startswith("="):
+                    jobs[i] = Job(jobs[i].queue, text[1:])
         return jobs
 
-    def encode_payload(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> bytes:
-        """Serialize a job's arguments, checking the size limit.
+    async def enqueue_chain(self, calls: Sequence[Call], *, workflow_id: str | None = None) -> Workflow:
+        """Enqueue a chain: each step runs after the one before completed, with its result first.
+
+        Step ``n + 1`` is called with step ``n``'s result as its first
+        positional argument, then its own arguments. A step that fails for
+        good, goes dead or is cancelled stops the chain (the rest are recorded
+        as cancelled). Every step runs in this queue. See ``docs/workflows.md``.
+
+        Args:
+            calls: the steps, in order (``Call.of("name", ...)`` or ``handler.call(...)``).
+            workflow_id: the workflow's id (default: a random UUID).
+
+        Returns:
+            The workflow's handle (``status()``, ``result()``, ``jobs``).
+
+        Raises:
+            ConfigurationError: no steps, a step for another queue or with a
+                delay or uniqueness option, or an id already taken.
+            ConnectionLost: Redis cannot be reached.
+        """
+        return await _workflow.enqueue_chain(self, calls, workflow_id=workflow_id)
+
+    async def enqueue_group(
+        self, calls: Sequence[Call], then: Call | None = None, *, workflow_id: str | None = None
+    ) -> Workflow:
+        """Enqueue a group: every member runs at once; ``then`` runs once all have completed.
+
+        The callback ``then`` receives the list of the members' results (in
+        member order) as its first positional argument, and runs only if
+        every member completed; otherwise it is recorded as cancelled. Every
+        job runs in this queue. See ``docs/workflows.md``.
+
+        Args:
+            calls: the members.
+            then: the callback, or None.
+            workflow_id: the workflow's id (default: a random UUID).
+
+        Returns:
+            The workflow's handle.
+
+        Raises:
+            ConfigurationError: as for :meth:`enqueue_chain`.
+            ConnectionLost: Redis cannot be reached.
+        """
+        return await _workflow.enqueue_group(self, calls, then, workflow_id=workflow_id)
+
+    def encode_payload(
+        self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any], meta: Mapping[str, str] | None = None
+    ) -> bytes:
+        """Serialize a job's arguments (and metadata, if any), checking the size limit.
 
         Raises:
             SerializationError: naming the first argument that cannot be serialized.
             PayloadTooLarge: the payload exceeds ``max_payload_bytes``.
         """
-        body = {"args": list(args), "kwargs": dict(kwargs)}
+        body: dict[str, Any] = {"args": list(args), "kwargs": dict(kwargs)}
+        if meta:
+            # Only when present: payloads without it stay byte-identical to older releases'.
+            body["meta"] = {str(k): str(v) for k, v in meta.items()}
         try:
             data = self.serializer.dumps(body)
         except Exception as exc:
@@ -296,6 +414,15 @@ class Queue:
         Raises:
             ValueError: the payload is not a job payload.
         """
+        args, kwargs, _ = self.decode_body(data)
+        return args, kwargs
+
+    def decode_body(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, str]]:
+        """Decode a payload into ``(args, kwargs, meta)``; ``meta`` is empty for payloads without it.
+
+        Raises:
+            ValueError: the payload is not a job payload.
+        """
         body = self.serializer.loads(data)
         if not isinstance(body, dict):
             raise ValueError("payload is not a mapping")
@@ -305,7 +432,10 @@ class Queue:
             raise ValueError("payload args/kwargs have the wrong types")
         if not all(isinstance(k, str) for k in kwargs):
             raise ValueError("payload kwargs have non-string names")
-        return tuple(args), kwargs
+        meta = body.get("meta") or {}
+        if not isinstance(meta, dict):
+            raise ValueError("payload meta is not a mapping")
+        return tuple(args), kwargs, {str(k): str(v) for k, v in meta.items()}
 
     async def statistics(self) -> QueueStatistics:
         """Read the queue's sizes and counters in one round trip."""
@@ -361,6 +491,22 @@ class Queue:
         async with translate():
             names = await self.redis.smembers(queue_registry(self.prefix))
         return sorted(_text(n) for n in names)
+
+    async def check_server(self) -> ServerInfo:
+        """Check that the Redis server (every node of a Cluster) is recent enough.
+
+        Workers run this check when they start; call it from a producer's
+        startup to fail early too.
+
+        Returns:
+            The server's product and version (the oldest node's, on a Cluster).
+
+        Raises:
+            ConfigurationError: the server is older than Redis 6.2; the
+                message names the version found and the minimum.
+            ConnectionLost: Redis cannot be reached.
+        """
+        return await check_server(self.redis)
 
     # -- operating the queue (see aioresque._admin) ------------------------------
 
@@ -420,9 +566,54 @@ class Queue:
         deleted, _ = await _admin.delete_jobs(self, list(job_ids))
         return deleted
 
+    # -- periodic schedules (see aioresque._scheduler) ----------------------------
+
+    async def schedules(self) -> list[ScheduleInfo]:
+        """The periodic schedules whose jobs go to this queue, sorted by name.
+
+        A schedule appears once a worker running its handler has started.
+        """
+        return await _scheduler.list_schedules(self)
+
+    async def pause_schedule(self, name: str) -> bool:
+        """Pause the schedule ``name``: its ticks pass without a job until resumed.
+
+        Returns:
+            False when this queue has no schedule of that name.
+        """
+        return await _scheduler.set_paused(self, name, True)
+
+    async def resume_schedule(self, name: str) -> bool:
+        """Resume a paused schedule from its next tick (skipped ticks are not made up).
+
+        Returns:
+            False when this queue has no schedule of that name.
+        """
+        return await _scheduler.set_paused(self, name, False)
+
     async def purge(self) -> int:
         """Delete every job waiting in the queue; returns how many."""
         return await _admin.purge(self)
+
+    async def limit_groups(self) -> list[LimitGroup]:
+        """The live state of this queue's concurrency and rate limits, one entry per limit group.
+
+        Lists the groups with running jobs, recent starts or parked jobs
+        (``aioresque limits`` prints it). See ``docs/limits.md``.
+
+        Raises:
+            ConnectionLost: Redis cannot be reached.
+        """
+        return await limit_groups(self)
+
+    async def workflow(self, workflow_id: str) -> Workflow:
+        """The handle of an existing workflow of this queue (see :meth:`enqueue_chain`).
+
+        Raises:
+            JobNotFound: there is no such workflow (or its record was pruned).
+            ConnectionLost: Redis cannot be reached.
+        """
+        return await Workflow.load(self, workflow_id)
 
 
 def _text(value: bytes | str) -> str:
@@ -455,7 +646,21 @@ def _timeout_ms(timeout: float | None) -> str:
     return str(max(1, round(timeout * 1000)))
 
 
-def _delay_ms(delay: float | timedelta | None) -> int:
+_ENQUEUE_VALUES = 10
+"""ARGV values per job in ``lua/enqueue.lua``."""
+
+
+def _delay_ms(delay: float | timedelta | None, at: datetime | None = None) -> int:
+    if at is not None:
+        if delay is not None:
+            raise ConfigurationError("give _delay or _at, not both")
+        if not isinstance(at, datetime):
+            raise ConfigurationError(f"_at must be a datetime, got {type(at).__name__}")
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ConfigurationError(
+                f"_at must be an aware datetime (with a tzinfo, e.g. datetime.now(UTC) + ...), got naive {at}"
+            )
+        return max(0, round((at - datetime.now(UTC)).total_seconds() * 1000))
     if delay is None:
         return 0
     seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)

@@ -52,7 +52,10 @@ class RecoveryReport:
 
 def recover_keys(keys: QueueKeys) -> list[str]:
     """The KEYS of ``recover.lua`` for one queue."""
-    return [keys.queue, keys.scheduled, keys.active, keys.jobs, keys.state, keys.marker, keys.dead, keys.stats]
+    return [
+        *(keys.queue, keys.scheduled, keys.active, keys.jobs, keys.state, keys.marker, keys.dead, keys.stats),
+        *(keys.limits, keys.waiting, keys.reopen, keys.flows),
+    ]
 
 
 async def recover_queue(redis: Client, keys: QueueKeys, *, max_lost: int = 3) -> int:

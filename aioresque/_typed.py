@@ -26,11 +26,12 @@ from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from ._context import current_job
 from ._errors import ConfigurationError
+from ._unique import Unique, resolve
 
 if TYPE_CHECKING:
     from ._handler import JobFunction
@@ -96,6 +97,8 @@ class Settings:
     max_attempts: int | None = None
     timeout: float | None = None
     delay: float | timedelta | None = None
+    at: datetime | None = None
+    unique: Unique | bool | str | None = None
 
 
 def make_call(fn: JobFunction[Any, Any], settings: Settings, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
@@ -111,6 +114,9 @@ def make_call(fn: JobFunction[Any, Any], settings: Settings, args: tuple[Any, ..
         max_attempts=settings.max_attempts,
         timeout=settings.timeout,
         delay=settings.delay,
+        at=settings.at,
+        unique=resolve(settings.unique, fn.unique),
+        limit_key=fn.limits.key_for(fn.name, args, kwargs) if fn.limits is not None else None,
     )
 
 
@@ -125,7 +131,8 @@ class JobOptions(Generic[P, R]):
     Its :meth:`enqueue` and :meth:`call` take the handler's own arguments,
     type-checked, and apply the options. Options are checked when the job is
     enqueued, with the same rules (and errors) as ``Queue.enqueue``'s
-    ``_job_id``, ``_queue``, ``_max_attempts``, ``_timeout`` and ``_delay``.
+    ``_job_id``, ``_queue``, ``_max_attempts``, ``_timeout``, ``_delay``,
+    ``_at`` and ``_unique``.
     """
 
     __slots__ = ("_settings", "function")

@@ -38,15 +38,20 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import _scripts
-from ._connect import Client, connect, is_cluster
+from ._connect import Client, blocking_limit, connect, is_cluster
 from ._errors import ConfigurationError
 from ._execution import ClaimedJob, Kind, Outcome, Runner, StopReason, error_record, execute, parse_state
+from ._format import READS
 from ._handler import JobFunction, Registry, WorkerHook
 from ._health import QueueHealth
 from ._keys import DEFAULT_PREFIX
+from ._limits import limit_args
+from ._middleware import PerformMiddleware
 from ._queue import DEFAULT_URL, Queue, Retention
 from ._retry import Backoff
+from ._scheduler import run_schedules
 from ._serializer import Serializer
+from ._server import check_server
 from ._upkeep import run_upkeep
 from ._worker_metrics import WorkerMetrics
 
@@ -102,7 +107,9 @@ class Worker:
             them and handing them back to their queue (default 25).
         burst: exit once the queues are empty and nothing runs.
         max_lost: times a job may be lost with its worker before it is dead.
-        backoff: retry delays after a failed attempt.
+        backoff: retry delays after a failed attempt (handlers may set their own).
+        middleware: async callables wrapped around each attempt of each job,
+            first outermost (see :class:`PerformMiddleware`).
         prefix, serializer, retention: as for :class:`Queue`, when ``redis``
             is not a Queue.
     """
@@ -122,6 +129,7 @@ class Worker:
         prefix: str = DEFAULT_PREFIX,
         serializer: Serializer | None = None,
         retention: Retention | None = None,
+        middleware: Sequence[PerformMiddleware] = (),
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
@@ -157,6 +165,7 @@ class Worker:
         self.burst = burst
         self.max_lost = max_lost
         self.backoff = backoff or Backoff()
+        self.middleware = tuple(middleware)
         self.id = ":".join((socket.gethostname(), str(os.getpid()), uuid.uuid4().hex[:8]))
         self.resources: dict[str, Any] = {}
 
@@ -182,6 +191,13 @@ class Worker:
         self._runner: Runner | None = None
         self._jobs: TaskGroup | None = None
         self._health = QueueHealth()
+        # Internal knob, not public API: the newest state record format this
+        # worker claims (aioresque/_format.py). Tests lower or raise it to play
+        # an older or newer release in a rolling upgrade (docs/upgrading.md).
+        self._reads_format = READS
+        self._newer_logged: set[str] = set()
+        # The limits of the handlers served, as the claim scripts read them (aioresque/_limits.py).
+        self._limit_args = limit_args(self.registry.functions.values())
 
     def __repr__(self) -> str:
         names = ",".join(self.queue_names) or "*"
@@ -256,6 +272,9 @@ class Worker:
         Startup hooks run first; shutdown hooks run after the last job.
         """
         self._started_at = time.time()
+        # A server too old for the scripts fails here, naming its version, not
+        # later as an "unknown command" inside a claim.
+        await self._redis_call(check_server, self._base.redis)
         for hook in self.registry.startup:
             await hook(self.resources)
         try:
@@ -268,12 +287,18 @@ class Worker:
                 self.lease,
             )
             self._runner = Runner(
-                self.registry, self.id, self.resources, anyio.CapacityLimiter(self.concurrency), self.backoff.delay
+                self.registry,
+                self.id,
+                self.resources,
+                anyio.CapacityLimiter(self.concurrency),
+                self.backoff.delay,
+                self.middleware,
             )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._flusher)
                 tg.start_soon(self._heartbeat)
                 tg.start_soon(run_upkeep, self)
+                tg.start_soon(run_schedules, self)
                 async with anyio.create_task_group() as jobs:
                     self._jobs = jobs
                     await self._claim_loop()
@@ -332,6 +357,8 @@ class Worker:
         dropped, items = reply[2], reply[3]
         for job_id in dropped:
             log.warning("queue %s: dropped job id %r with no record", queue.name, _text(job_id))
+        if len(reply) > 4 and reply[4]:
+            self._newer_format_seen(queue, [_text(i) for i in reply[4]])
         count = len(items) // 3
         for i in range(count):
             job_id = _text(items[3 * i])
@@ -343,6 +370,23 @@ class Worker:
                 self._jobs.start_soon(self._run_job, job)
         self._counters["claimed"] += count
         return count
+
+    def _newer_format_seen(self, queue: Queue, ids: list[str]) -> None:
+        """Log jobs a claim left queued because their record format is newer (once per job)."""
+        fresh = [i for i in ids if i not in self._newer_logged]
+        if not fresh:
+            return
+        if len(self._newer_logged) > 10_000:  # bounded: a long-lived old worker logs again rather than grow
+            self._newer_logged.clear()
+        self._newer_logged.update(fresh)
+        log.warning(
+            "queue %s: %d job(s) (%s) have a state record format newer than this worker reads (%d); "
+            "left queued for an upgraded worker (counted as newer_format)",
+            queue.name,
+            len(fresh),
+            ", ".join(fresh[:5]) + (", ..." if len(fresh) > 5 else ""),
+            self._reads_format,
+        )
 
     async def _claim_loop(self) -> None:
         lease_ms = int(self.lease * 1000)
@@ -371,8 +415,9 @@ class Worker:
                             [
                                 *(k.queue, k.scheduled, k.active, k.jobs, k.state, k.marker, k.dead, k.stats, k.paused),
                                 *(k.results, k.errors, k.done, k.watched, k.cancelled),  # checked for garbage only
+                                *(k.limits, k.waiting, k.reopen, k.flows),
                             ],
-                            [self.id, n, lease_ms, self.max_lost],
+                            [self.id, n, lease_ms, self.max_lost, self._reads_format, *self._limit_args],
                         )
                     except ResponseError as exc:
                         self._queue_failed(queue, exc)
@@ -408,6 +453,9 @@ class Worker:
         wait = IDLE_WAIT_CAP
         if next_wake is not None:
             wait = min(wait, max(0.001, (next_wake - now_ms) / 1000))
+        limit = blocking_limit(self._base.redis)  # a longer block would hit the socket timeout
+        if limit is not None:
+            wait = min(wait, limit)
         if not self._queues:
             await anyio.sleep(wait)
             return
@@ -530,6 +578,8 @@ class Worker:
         ]
         for o in outcomes:
             args += [o.job.id, o.job.attempt, o.kind.value, o.value, int(o.retry_delay * 1000), o.max_attempts]
+        args.append(self._reads_format)
+        args += self._limit_args
         return args
 
     def _after_settle(self, outcomes: list[Outcome], claim_n: int, reply: Any) -> None:
@@ -625,13 +675,20 @@ class Worker:
             return result
 
 
-_COUNTER = {Kind.COMPLETE: "completed", Kind.FAIL: "failed", Kind.DEAD: "failed", Kind.REQUEUE: "requeued"}
+_COUNTER = {
+    Kind.COMPLETE: "completed",
+    Kind.FAIL: "failed",
+    Kind.ABORT: "failed",
+    Kind.DEAD: "failed",
+    Kind.REQUEUE: "requeued",
+}
 
 
 def _settle_keys(queue: Queue, outcomes: list[Outcome]) -> list[str]:
     k = queue.keys
     keys = [k.queue, k.scheduled, k.active, k.jobs, k.state, k.marker, k.dead, k.stats]
-    keys += [k.results, k.errors, k.done, k.watched, k.paused, k.history]
+    keys += [k.results, k.errors, k.done, k.watched, k.paused, k.history, k.unique]
+    keys += [k.limits, k.waiting, k.reopen, k.flows]
     keys += [k.notify(o.job.id) for o in outcomes]
     return keys
 

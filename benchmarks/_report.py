@@ -143,7 +143,8 @@ def markdown(result: Mapping[str, Any]) -> str:
         table(THROUGHPUT, libs, figures, notes, conc),
     ]
     for drain, title in COST_TABLES.items():
-        parts += ["", f"## {title}", "", table(cost_columns(drain), libs, figures, notes, conc)]
+        shown = conc if drain == "drain_default" else {}
+        parts += ["", f"## {title}", "", table(cost_columns(drain), libs, figures, notes, shown)]
     body = result.get("body_cpu_us", {})
     parts += [
         "",
@@ -189,6 +190,8 @@ def chart(path: Path, result: Mapping[str, Any]) -> str | None:
         values = [figures[lib][column.key] for lib in names]
         colors = ["tab:red" if n == SUBJECT else "tab:gray" for n in names]
         ax.bar(names, values, color=colors)
+        if column.key.startswith("latency"):
+            ax.set_yscale("log")  # spans from under a millisecond to seconds
         ax.set_title(column.title + (" ↑" if column.higher_is_better else " ↓"), fontsize=10)
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     for ax in list(axes.flat)[len(panels) :]:

@@ -52,7 +52,7 @@ class Sizes:
     timeout: float
 
 
-FULL = Sizes(drain=4000, sleep=1500, latency=1500, rate=500.0, timeout=15.0)
+FULL = Sizes(drain=4000, sleep=1500, latency=1500, rate=500.0, timeout=12.0)
 QUICK = Sizes(drain=1000, sleep=500, latency=500, rate=500.0, timeout=8.0)
 
 
@@ -83,6 +83,7 @@ async def measure_library(
         if drain is not None:
             figures.update(_drain_metrics(name, drain, body_us))
             extra.setdefault("commandstats", {})[name] = drain.commandstats
+            extra["loop"] = drain.loop
             if drain.partial:
                 notes[name] = f"partial: {drain.jobs} of {n} jobs in {sizes.timeout:.0f} s"
 
@@ -139,6 +140,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     repeats = args.repeats
     wanted = [name.strip() for name in args.only.split(",")] if args.only else None
     started = time.monotonic()
+    revision = _revision()  # before the run: the tree may change while it runs
     with RedisServer() as server:
         # The peers' jobs modules read these when imported, here and in workers.
         os.environ["BENCH_REDIS_URL"] = server.url(0)
@@ -186,11 +188,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         versions.update(lib.versions())
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python benchmarks/run.py " + shlex.join(sys.argv[1:]),
+        "command": shlex.join(["python", "benchmarks/run.py", *sys.argv[1:]]),
         "machine": f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}",
         "redis_version": redis_version,
-        "aioresque_revision": _revision(),
+        "aioresque_revision": revision,
         "repeats": repeats,
         "sizes": asdict(sizes),
         "duration_s": time.monotonic() - started,
@@ -234,6 +236,10 @@ def main() -> None:
         args.repeats = 1 if args.quick else 3
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    known = {cls.name for cls in ALL}
+    unknown = {name.strip() for name in args.only.split(",") if name.strip()} - known
+    if unknown:
+        parser.error(f"unknown libraries {sorted(unknown)}; choose from {sorted(known)}")
     result = asyncio.run(run(args)) if not _has_uvloop() else _uvloop_run(args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     page = _report.markdown(result)

@@ -6,6 +6,7 @@ never touches a Redis it did not start (unless ``REDIS_URL`` says to).
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -38,7 +39,8 @@ class RedisServer:
         extra: list[str] | None = None,
         sentinel: bool = False,
     ) -> None:
-        binary = shutil.which("redis-server")
+        # AIORESQUE_REDIS_SERVER runs the suite on another server binary (noxfile.py's server matrix).
+        binary = os.environ.get("AIORESQUE_REDIS_SERVER") or shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         self.binary = binary

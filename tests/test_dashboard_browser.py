@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -84,11 +85,25 @@ def browser() -> Iterator[WebDriver]:
 
 
 def _wait(driver: WebDriver, check: Callable[[WebDriver], Any], timeout: float = 10) -> Any:
-    return WebDriverWait(driver, timeout).until(check)
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(check)
+
+
+def _fresh(driver: WebDriver, action: Callable[[], Any]) -> Any:
+    """Run ``action``, finding its element again if live refresh replaced it meanwhile."""
+    for _ in range(20):
+        try:
+            return action()
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    return action()
 
 
 def _text(driver: WebDriver, css: str) -> str:
-    return str(driver.find_element(By.CSS_SELECTOR, css).text)
+    return str(_fresh(driver, lambda: driver.find_element(By.CSS_SELECTOR, css).text))
+
+
+def _click(driver: WebDriver, by: str, selector: str) -> None:
+    _fresh(driver, lambda: driver.find_element(by, selector).click())
 
 
 def _status(site: tuple[str, str, str], job_id: str, queue: str = "default") -> JobStatus:
@@ -103,7 +118,9 @@ def test_overview_shows_real_numbers_and_chart(site: tuple[str, str, str], brows
     assert _text(browser, "#total-dead") == "5"
     assert browser.find_elements(By.CSS_SELECTOR, "svg.chart rect.ok")
     assert browser.find_elements(By.CSS_SELECTOR, "svg.chart rect.fail")
-    names = {e.text for e in browser.find_elements(By.CSS_SELECTOR, "table.queues td:first-child")}
+    names = _fresh(
+        browser, lambda: {e.text for e in browser.find_elements(By.CSS_SELECTOR, "table.queues td:first-child")}
+    )
     assert {"default", "emails", "slow"} <= names
     assert "broken handler" in browser.page_source
 
@@ -121,13 +138,18 @@ def test_live_refresh_updates_without_reload(site: tuple[str, str, str], browser
 def test_retry_selected_dead_job(site: tuple[str, str, str], browser: WebDriver) -> None:
     url, _, _ = site
     browser.get(url + "/jobs/dead?name=always_fails")
-    rows = browser.find_elements(By.CSS_SELECTOR, "tr[data-job]")
-    assert sorted(r.get_attribute("data-job") or "" for r in rows) == ["fail0", "fail1", "fail2"]
-    browser.find_element(By.CSS_SELECTOR, "input[value='default/fail0']").click()
-    browser.find_element(By.ID, "retry-selected").click()
+    jobs = _fresh(
+        browser,
+        lambda: [r.get_attribute("data-job") or "" for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-job]")],
+    )
+    assert sorted(jobs) == ["fail0", "fail1", "fail2"]
+    _click(browser, By.CSS_SELECTOR, "input[value='default/fail0']")
+    _click(browser, By.ID, "retry-selected")
     _wait(browser, lambda d: "retried 1 of 1" in _text(d, ".flash"))
     assert _status(site, "fail0") is JobStatus.QUEUED
-    left = {r.get_attribute("data-job") for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-job]")}
+    left = _fresh(
+        browser, lambda: {r.get_attribute("data-job") for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-job]")}
+    )
     assert left == {"fail1", "fail2"}
 
 
@@ -135,7 +157,7 @@ def test_delete_all_matching_after_confirming(site: tuple[str, str, str], browse
     url, _, _ = site
     browser.get(url + "/jobs/dead?error=missing+1+required")
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr[data-job]")) == 2
-    browser.find_element(By.ID, "delete-all").click()
+    _click(browser, By.ID, "delete-all")
     alert = _wait(browser, lambda d: d.switch_to.alert)
     assert "Delete all 2" in alert.text
     alert.accept()
@@ -147,11 +169,11 @@ def test_delete_all_matching_after_confirming(site: tuple[str, str, str], browse
 def test_pause_and_resume_a_queue(site: tuple[str, str, str], browser: WebDriver) -> None:
     url, prefix, redis_url = site
     browser.get(url + "/queues")
-    browser.find_element(By.CSS_SELECTOR, "tr[data-queue='emails'] button[data-action='pause']").click()
+    _click(browser, By.CSS_SELECTOR, "tr[data-queue='emails'] button[data-action='pause']")
     _wait(browser, lambda d: "emails: paused" in _text(d, ".flash"))
     assert "paused" in _text(browser, "tr[data-queue='emails'] .badge")
     assert _in_redis(redis_url, prefix, lambda q: q.sibling("emails").is_paused())
-    browser.find_element(By.CSS_SELECTOR, "tr[data-queue='emails'] button[data-action='resume']").click()
+    _click(browser, By.CSS_SELECTOR, "tr[data-queue='emails'] button[data-action='resume']")
     _wait(browser, lambda d: "emails: resumed" in _text(d, ".flash"))
     assert not _in_redis(redis_url, prefix, lambda q: q.sibling("emails").is_paused())
 
@@ -162,12 +184,15 @@ def test_job_detail_shows_error_and_traceback(site: tuple[str, str, str], browse
     assert "failed" in _text(browser, "h1")
     assert "ValueError: broken handler" in _text(browser, "dd.err")
     assert "raise ValueError" in _text(browser, "pre.traceback")
-    assert [e.text.split()[0] for e in browser.find_elements(By.CSS_SELECTOR, "ol.timeline li")] == [
+    timeline = _fresh(
+        browser, lambda: [e.text.split()[0] for e in browser.find_elements(By.CSS_SELECTOR, "ol.timeline li")]
+    )
+    assert timeline == [
         "enqueued",
         "started",
         "failed",
     ]
-    browser.find_element(By.XPATH, "//button[text()='Retry now']").click()
+    _click(browser, By.XPATH, "//button[text()='Retry now']")
     _wait(browser, lambda d: "job fail1: retried" in _text(d, ".flash"))
     assert _status(site, "fail1") is JobStatus.QUEUED
 

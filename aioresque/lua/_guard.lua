@@ -12,7 +12,8 @@
 local KEY_TYPES = {queue = 'list', scheduled = 'zset', active = 'zset', done = 'zset', dead = 'zset',
                    jobs = 'hash', state = 'hash', results = 'hash', errors = 'hash', marker = 'zset',
                    stats = 'hash', watched = 'set', cancelled = 'zset', paused = 'string',
-                   history = 'hash'}
+                   history = 'hash', cron = 'hash', unique = 'hash',
+                   limits = 'hash', waiting = 'zset', reopen = 'zset', flows = 'hash'}
 
 local function check_types(K)
   for field, key in pairs(K) do
@@ -20,7 +21,11 @@ local function check_types(K)
     if want then
       local got = redis.call('TYPE', key)['ok']
       if got ~= 'none' and got ~= want then
-        error({err = 'WRONGTYPE aioresque: key ' .. key .. ' holds a ' .. got .. ', expected a ' .. want})
+        local message = 'WRONGTYPE aioresque: key ' .. key .. ' holds a ' .. got .. ', expected a ' .. want
+        -- Redis 7 replies with a raised table's message as is; Redis 6.2 cannot
+        -- raise a table (its error handler garbles it), so it gets a string.
+        if redis.REDIS_VERSION_NUM then error({err = message}) end
+        error(message, 0)
       end
     end
   end

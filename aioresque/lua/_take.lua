@@ -4,6 +4,8 @@
 --
 -- K fields: queue, scheduled, active, jobs, state, marker, dead, stats, and
 -- optionally paused (the queue's pause flag; take() claims nothing while it exists).
+-- Optionally limits, waiting, reopen (concurrency and rate limits) and flows
+-- (workflows): _limit.lua and _flow.lua must be included before this file.
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -41,6 +43,7 @@ local function recover(K, now, limit, max_lost)
       st.lost = (tonumber(st.lost) or 0) + 1
       st.worker = nil
       st.reason = 'worker lost'
+      limit_release(K, id, st)
       if st.lost >= max_lost then
         st.status = 'dead'
         st.finished_at = now
@@ -51,6 +54,7 @@ local function recover(K, now, limit, max_lost)
         redis.call('RPUSH', K.queue, id)
       end
       save_state(K, id, st)
+      if st.status == 'dead' then flow_done(K, id, st, now, false, nil, 'dead') end
     end
   end
   return #expired
@@ -83,28 +87,57 @@ local function next_wake(K)
     local v = tonumber(a[2])
     if best == nil or v < best then best = v end
   end
+  local r = limit_next(K)
+  if r ~= nil and (best == nil or r < best) then best = r end
   if best == nil then return '' end
   return tostring(best)
 end
 
--- Claim up to n jobs for worker. Returns {now, next_wake, dropped, items}
--- where items is a flat list of (id, state JSON, payload) triples and dropped
--- lists ids that had no state record and were discarded.
-local function take(K, now, worker, n, lease_ms, max_lost)
+-- True when a state record's format is newer than `reads` (the newest this
+-- worker's release claims), or not a format at all: such a job is left for a
+-- newer worker. A record without v is format 1. Mirrors aioresque/_format.py.
+local function too_new(st, reads)
+  local v = st.v
+  if v == nil then v = 1 end
+  if type(v) ~= 'number' or v ~= math.floor(v) or v < 1 then return true end
+  return v > reads
+end
+
+-- Claim up to n jobs for worker. Returns {now, next_wake, dropped, items, newer}
+-- where items is a flat list of (id, state JSON, payload) triples, dropped
+-- lists ids that had no state record and were discarded, and newer lists ids
+-- whose record format is newer than `reads`: each went back to the back of
+-- the queue untouched, for a newer worker (counted as newer_format).
+local function take(K, now, worker, n, lease_ms, max_lost, reads, L)
+  reads = tonumber(reads) or 1
+  L = L or {}
   recover(K, now, 100, max_lost)
   promote(K, now, math.max(n, 100))
+  limit_timers(K, now)
   if K.paused and redis.call('EXISTS', K.paused) == 1 then
     -- Paused: recovery and promotion go on, but nothing is handed out.
-    return {now, next_wake(K), {}, {}}
+    return {now, next_wake(K), {}, {}, {}}
   end
   local items = {}
   local dropped = {}
-  local claimed = 0
+  local newer, passed = {}, {}
+  local claimed, parks = 0, 0
   while claimed < n do
     local id = redis.call('RPOP', K.queue)
     if not id then break end
     local st = load_state(K, id)
-    if st == nil then
+    if st ~= nil and too_new(st, reads) then
+      -- Checked before anything else: a newer format may mean new statuses too.
+      if passed[id] or #newer >= 100 then
+        -- Round the whole queue (or enough for one call): back to the head, stop.
+        redis.call('RPUSH', K.queue, id)
+        break
+      end
+      passed[id] = true
+      newer[#newer + 1] = id
+      redis.call('LPUSH', K.queue, id)
+      redis.call('HINCRBY', K.stats, 'newer_format', 1)
+    elseif st == nil then
       if redis.call('HEXISTS', K.state, id) == 1 then
         -- A state record that is not JSON: keep the job, but dead, with a reason.
         st = {v = 1, status = 'dead', reason = 'corrupt state record', finished_at = now,
@@ -121,6 +154,13 @@ local function take(K, now, worker, n, lease_ms, max_lost)
       -- job is elsewhere, so this copy is dropped.
       dropped[#dropped + 1] = id
       redis.call('HINCRBY', K.stats, 'dropped', 1)
+    elseif L[st.name] ~= nil and not limit_admit(K, L, id, st, now) then
+      -- Parked until its limit group has room (see _limit.lua).
+      parks = parks + 1
+      if parks >= LIMIT_MAX_PARKS then
+        wake(K)
+        break
+      end
     else
       st.attempts = (tonumber(st.attempts) or 0) + 1
       st.status = 'active'
@@ -139,5 +179,5 @@ local function take(K, now, worker, n, lease_ms, max_lost)
     -- This worker is full and work is left: let another idle worker wake up.
     wake(K)
   end
-  return {now, next_wake(K), dropped, items}
+  return {now, next_wake(K), dropped, items, newer}
 end

@@ -9,17 +9,26 @@
 -- in the dead set (jobs that ended without a result) under its retention,
 -- and result() waiters are woken.
 --
+-- A cancelled job releases its uniqueness lock (see _unique.lua).
+--
 -- KEYS: 1 queue, 2 scheduled, 3 active, 4 state, 5 dead, 6 stats, 7 watched,
---       8 cancelled, 9 errors, 10 the job's notify key
+--       8 cancelled, 9 errors, 10 the job's notify key, 11 unique,
+--       12 limits, 13 waiting, 14 reopen, 15 flows, 16 jobs, 17 marker (a running
+--       job gives back its limit slot; a workflow member stops its workflow)
 -- ARGV: 1 job id, 2 error record JSON
 -- Returns: {'cancelled', status before} when it was cancelled now,
 --          {'finished', status} when it had already finished,
 --          {'missing', ''} when there is no such job.
 
 -- @include _guard.lua
+-- @include _unique.lua
+-- @include _limit.lua
+-- @include _flow.lua
 
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], state = KEYS[4], dead = KEYS[5],
-           stats = KEYS[6], watched = KEYS[7], cancelled = KEYS[8], errors = KEYS[9]}
+           stats = KEYS[6], watched = KEYS[7], cancelled = KEYS[8], errors = KEYS[9], unique = KEYS[11],
+           limits = KEYS[12], waiting = KEYS[13], reopen = KEYS[14], flows = KEYS[15], jobs = KEYS[16],
+           marker = KEYS[17]}
 check_types(K)
 local id = ARGV[1]
 local raw = redis.call('HGET', K.state, id)
@@ -45,7 +54,11 @@ st.reason = 'cancelled'
 st.finished_at = now
 st.worker = nil
 st.due_at = nil
+st.parked = nil  -- a parked id left in the waiting set is dropped when its group is released
+limit_release(K, id, st)
 redis.call('HSET', K.state, id, cjson.encode(st))
+release_unique(K, id, st, now)
+flow_done(K, id, st, now, false, nil, 'cancelled')
 redis.call('HSET', K.errors, id, ARGV[2])
 redis.call('ZADD', K.dead, now, id)
 redis.call('HINCRBY', K.stats, 'cancelled', 1)

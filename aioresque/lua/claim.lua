@@ -8,16 +8,24 @@
 --       9 paused (optional: while it exists nothing is claimed),
 --       10 results, 11 errors, 12 done, 13 watched, 14 cancelled (optional:
 --       only checked, so that a queue with garbage in any key is left alone
---       rather than having its jobs run and their outcomes refused)
--- ARGV: 1 worker id, 2 n, 3 lease (ms), 4 max lost
--- Returns: {now ms, next wake ms or '', {dropped ids}, {id, state JSON, payload, ...}}
+--       rather than having its jobs run and their outcomes refused),
+--       15 limits, 16 waiting, 17 reopen, 18 flows (limits and workflows)
+-- ARGV: 1 worker id, 2 n, 3 lease (ms), 4 max lost,
+--       5 the newest state record format the worker claims (newer ones are left queued),
+--       6.. the worker's limits: count, then per handler name, concurrency, rate n, period (ms)
+-- Returns: {now ms, next wake ms or '', {dropped ids}, {id, state JSON, payload, ...},
+--           {ids left queued for a newer worker}}
 
 -- @include _guard.lua
+-- @include _limit.lua
+-- @include _flow.lua
 -- @include _take.lua
 
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], jobs = KEYS[4],
-           state = KEYS[5], marker = KEYS[6], dead = KEYS[7], stats = KEYS[8], paused = KEYS[9]}
+           state = KEYS[5], marker = KEYS[6], dead = KEYS[7], stats = KEYS[8], paused = KEYS[9],
+           limits = KEYS[15], waiting = KEYS[16], reopen = KEYS[17], flows = KEYS[18]}
 check_types(K)
 check_types({results = KEYS[10], errors = KEYS[11], done = KEYS[12], watched = KEYS[13], cancelled = KEYS[14]})
 local now = now_ms()
-return take(K, now, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+return take(K, now, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
+            parse_limits(6))

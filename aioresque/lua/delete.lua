@@ -7,8 +7,11 @@
 -- the queue list whose record says the job is elsewhere (a stale copy) is
 -- removed from the list and its record left alone. purge uses this mode.
 --
+-- A deleted job releases its uniqueness lock (see _unique.lua), whatever its mode.
+--
 -- KEYS: 1 queue, 2 scheduled, 3 active, 4 done, 5 dead, 6 jobs, 7 state,
---       8 results, 9 errors, 10 watched, 11 stats, 12.. one notify key per id
+--       8 results, 9 errors, 10 watched, 11 stats, 12 unique,
+--       13.. one notify key per id
 -- ARGV: 1 mode ('any' or 'queued'), 2.. job ids (as many as notify keys)
 -- Returns: {deleted, skipped because running}
 
@@ -16,7 +19,7 @@
 
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], done = KEYS[4], dead = KEYS[5],
            jobs = KEYS[6], state = KEYS[7], results = KEYS[8], errors = KEYS[9], watched = KEYS[10],
-           stats = KEYS[11]}
+           stats = KEYS[11], unique = KEYS[12]}
 check_types(K)
 local mode = ARGV[1]
 local deleted, running = 0, 0
@@ -24,9 +27,10 @@ for i = 2, #ARGV do
   local id = ARGV[i]
   local raw = redis.call('HGET', K.state, id)
   local status = nil
+  local rec = nil
   if raw then
     local ok, st = pcall(cjson.decode, raw)
-    if ok and type(st) == 'table' then status = st.status else status = 'corrupt' end
+    if ok and type(st) == 'table' then status = st.status; rec = st else status = 'corrupt' end
   end
   if status == 'active' or redis.call('ZSCORE', K.active, id) then
     running = running + 1
@@ -37,6 +41,11 @@ for i = 2, #ARGV do
     if status == 'queued' or status == nil or status == 'corrupt' then
       -- Queued ids sit near the head (right end) when purging: search from there.
       redis.call('LREM', K.queue, -1, id)
+    end
+    if rec ~= nil and rec.uk ~= nil then
+      -- Deleting the job ends its lock, whatever the mode: the holder is gone.
+      local entry = redis.call('HGET', K.unique, rec.uk)
+      if entry and string.match(entry, '^%d+|%a|(.*)$') == id then redis.call('HDEL', K.unique, rec.uk) end
     end
     redis.call('ZREM', K.scheduled, id)
     redis.call('ZREM', K.done, id)
@@ -49,7 +58,7 @@ for i = 2, #ARGV do
       deleted = deleted + 1
     end
     if redis.call('SREM', K.watched, id) == 1 then
-      local key = KEYS[10 + i]
+      local key = KEYS[11 + i]
       redis.call('LPUSH', key, '1')
       redis.call('PEXPIRE', key, 60000)
     end

@@ -4,26 +4,61 @@
 -- returned instead. A job with a delay goes to the scheduled set, due at
 -- now + delay on Redis's clock. Idle workers are woken through the marker.
 --
--- KEYS: 1 queue, 2 scheduled, 3 jobs, 4 state, 5 marker, 6 stats
--- ARGV: 1 count, then per job 6 values:
---       id, name, payload, max attempts (or '': the handler's), timeout (ms or ''), delay (ms)
--- Returns: one entry per job: '' when it was added, else the existing status.
+-- A job with a uniqueness key is added only if no live job holds the key's
+-- lock (see _unique.lua); otherwise the holder's id is returned. A holder
+-- that no longer qualifies (finished, or started for a 'while queued' lock,
+-- or past the lock's expiry) loses the lock to the new job.
+--
+-- KEYS: 1 queue, 2 scheduled, 3 jobs, 4 state, 5 marker, 6 stats, 7 unique
+-- ARGV: 1 count, then per job 10 values:
+--       id, name, payload, max attempts (or '': the handler's), timeout (ms or ''), delay (ms),
+--       uniqueness key (or ''), lock mode ('f', 'q', 't' or ''), lock ttl (ms, 0 for none),
+--       limit key (or '': see _limit.lua)
+-- Returns: one entry per job: '' when it was added, '=' .. id when the job
+--          holding its uniqueness lock was returned instead, else the
+--          existing job's status.
 
 -- @include _guard.lua
 
 check_types({queue = KEYS[1], scheduled = KEYS[2], jobs = KEYS[3], state = KEYS[4], marker = KEYS[5],
-             stats = KEYS[6]})
+             stats = KEYS[6], unique = KEYS[7]})
 
 local TIME = redis.call('TIME')
 local now = tonumber(TIME[1]) * 1000 + math.floor(tonumber(TIME[2]) / 1000)
 local count = tonumber(ARGV[1])
 local out = {}
 local added = 0
+
+-- The id of the job holding lock `entry` if it still qualifies, else nil.
+local function live_holder(entry)
+  local exp, mode, holder = string.match(entry, '^(%d+)|(%a)|(.*)$')
+  if not exp then return nil end
+  exp = tonumber(exp)
+  if exp > 0 and now >= exp then return nil end
+  if mode == 't' then return holder end
+  local raw = redis.call('HGET', KEYS[4], holder)
+  if not raw then return nil end
+  local ok, st = pcall(cjson.decode, raw)
+  if not ok or type(st) ~= 'table' then return nil end
+  local s = st.status
+  if s == 'queued' or s == 'scheduled' or s == 'retrying' then return holder end
+  if mode == 'f' and s == 'active' then return holder end
+  return nil
+end
+
 for i = 0, count - 1 do
-  local b = 2 + i * 6
+  local b = 2 + i * 10
   local id = ARGV[b]
+  local ukey = ARGV[b + 6]
   local existing = redis.call('HGET', KEYS[4], id)
-  if existing then
+  local holder = nil
+  if not existing and ukey ~= '' then
+    local entry = redis.call('HGET', KEYS[7], ukey)
+    if entry then holder = live_holder(entry) end
+  end
+  if holder then
+    out[#out + 1] = '=' .. holder
+  elseif existing then
     local ok, st = pcall(cjson.decode, existing)
     if ok and type(st) == 'table' and st.status then
       out[#out + 1] = st.status
@@ -34,6 +69,14 @@ for i = 0, count - 1 do
     local st = {v = 1, name = ARGV[b + 1], attempts = 0, failures = 0, lost = 0, enqueued_at = now}
     if ARGV[b + 3] ~= '' then st.max_attempts = tonumber(ARGV[b + 3]) end
     if ARGV[b + 4] ~= '' then st.timeout = tonumber(ARGV[b + 4]) end
+    if ARGV[b + 9] ~= '' then st.lk = ARGV[b + 9] end
+    if ukey ~= '' then
+      local ttl = tonumber(ARGV[b + 8])
+      local exp = 0
+      if ttl > 0 then exp = now + ttl end
+      st.uk = ukey
+      redis.call('HSET', KEYS[7], ukey, string.format('%d|%s|%s', exp, ARGV[b + 7], id))
+    end
     local delay = tonumber(ARGV[b + 5])
     redis.call('HSET', KEYS[3], id, ARGV[b + 2])
     if delay > 0 then

@@ -6,15 +6,20 @@
 -- lost jobs back; `python -m aioresque recover` and Queue.recover() run it on
 -- demand. The claim path runs the same recover() on the queues it serves.
 --
--- KEYS: 1 queue, 2 scheduled, 3 active, 4 jobs, 5 state, 6 marker, 7 dead, 8 stats
+-- KEYS: 1 queue, 2 scheduled, 3 active, 4 jobs, 5 state, 6 marker, 7 dead, 8 stats,
+--       9 limits, 10 waiting, 11 reopen, 12 flows (a recovered job gives back its limit
+--       slot; one that goes dead stops or advances its workflow)
 -- ARGV: 1 max lost, 2 most jobs to recover in this call
 -- Returns: {number of jobs recovered, number of expired leases still left}
 
 -- @include _guard.lua
+-- @include _limit.lua
+-- @include _flow.lua
 -- @include _take.lua
 
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], jobs = KEYS[4],
-           state = KEYS[5], marker = KEYS[6], dead = KEYS[7], stats = KEYS[8]}
+           state = KEYS[5], marker = KEYS[6], dead = KEYS[7], stats = KEYS[8],
+           limits = KEYS[9], waiting = KEYS[10], reopen = KEYS[11], flows = KEYS[12]}
 local now = now_ms()
 -- The common case, nothing expired, costs one range count (garbage in the
 -- active set falls through to check_types, which names the key).

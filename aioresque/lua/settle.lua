@@ -8,31 +8,41 @@
 --   complete  value = serialized result; job goes to the done set.
 --   fail      value = error JSON; retried after delay while failures <
 --             max attempts, else the job goes to the dead set as 'failed'.
+--   abort     value = error JSON; as fail, but never retried (a
+--             non-retryable error): the job is 'failed' at once.
 --   dead      value = error JSON; the job goes to the dead set at once.
 --   requeue   the job goes back to the head of its queue and the attempt it
 --             used is given back (graceful shutdown).
 --
 -- Afterwards, finished records older than the retention age or beyond the
--- retention count are pruned, a bounded number per call.
+-- retention count are pruned, a bounded number per call. A job that ends
+-- (complete, failed, dead) or is pruned releases its uniqueness lock.
 --
 -- KEYS: 1 queue, 2 scheduled, 3 active, 4 jobs, 5 state, 6 marker, 7 dead,
 --       8 stats, 9 results, 10 errors, 11 done, 12 watched, 13 paused,
---       14 history, 15.. one notify key per outcome, in order
+--       14 history, 15 unique, 16 limits, 17 waiting, 18 reopen, 19 flows,
+--       then one notify key per outcome, in order (the last `count` KEYS)
 -- ARGV: 1 worker id, 2 lease (ms), 3 max lost, 4 claim n,
 --       5 done ttl (ms), 6 done max, 7 dead ttl (ms), 8 dead max,
 --       9 outcome count, then per outcome 6 values:
 --       id, attempt, kind, value, retry delay (ms),
---       max attempts (the handler's, used when the job did not set its own)
--- Returns: {{'ok' | 'refused' per outcome}, now, next wake, dropped, items}
---          (the last three as in claim.lua; empty when claim n is 0)
+--       max attempts (the handler's, used when the job did not set its own),
+--       then 1 value: the newest state record format the worker claims,
+--       then the worker's limits as in claim.lua (count, then 4 values per handler)
+-- Returns: {{'ok' | 'refused' per outcome}, now, next wake, dropped, items, newer}
+--          (the last four as in claim.lua; empty when claim n is 0)
 
 -- @include _guard.lua
+-- @include _limit.lua
+-- @include _flow.lua
 -- @include _take.lua
+-- @include _unique.lua
 
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], jobs = KEYS[4],
            state = KEYS[5], marker = KEYS[6], dead = KEYS[7], stats = KEYS[8],
            results = KEYS[9], errors = KEYS[10], done = KEYS[11], watched = KEYS[12],
-           paused = KEYS[13], history = KEYS[14]}
+           paused = KEYS[13], history = KEYS[14], unique = KEYS[15],
+           limits = KEYS[16], waiting = KEYS[17], reopen = KEYS[18], flows = KEYS[19]}
 check_types(K)
 local worker = ARGV[1]
 local now = now_ms()
@@ -43,7 +53,7 @@ local n_completed, n_failed = 0, 0  -- for the history ring
 
 local function notify(i, id)
   if redis.call('SREM', K.watched, id) == 1 then
-    local key = KEYS[14 + i]
+    local key = KEYS[#KEYS - count + i]  -- the notify keys come last
     local t = redis.call('TYPE', key)['ok']
     if t == 'none' or t == 'list' then  -- garbage in a notify key must not stop the settle
       redis.call('LPUSH', key, '1')
@@ -68,6 +78,7 @@ for i = 1, count do
     codes[i] = 'ok'
     redis.call('ZREM', K.active, id)
     st.worker = nil
+    limit_release(K, id, st)  -- whatever the outcome, the job no longer runs
     if kind == 'complete' then
       st.status = 'complete'
       st.finished_at = now
@@ -75,13 +86,15 @@ for i = 1, count do
       redis.call('ZADD', K.done, now, id)
       redis.call('HINCRBY', K.stats, 'completed', 1)
       n_completed = n_completed + 1
+      release_unique(K, id, st, now)
+      flow_done(K, id, st, now, true, value, 'complete')
       notify(i, id)
-    elseif kind == 'fail' then
+    elseif kind == 'fail' or kind == 'abort' then
       st.failures = (tonumber(st.failures) or 0) + 1
       redis.call('HSET', K.errors, id, value)
       redis.call('HINCRBY', K.stats, 'failed', 1)
       n_failed = n_failed + 1
-      if st.failures < (tonumber(st.max_attempts) or tonumber(ARGV[b + 5])) then
+      if kind == 'fail' and st.failures < (tonumber(st.max_attempts) or tonumber(ARGV[b + 5])) then
         local due = now + tonumber(ARGV[b + 4])
         st.status = 'retrying'
         st.due_at = due
@@ -93,6 +106,8 @@ for i = 1, count do
         st.finished_at = now
         redis.call('ZADD', K.dead, now, id)
         redis.call('HINCRBY', K.stats, 'dead', 1)
+        release_unique(K, id, st, now)
+        flow_done(K, id, st, now, false, nil, 'failed')
         notify(i, id)
       end
     elseif kind == 'dead' then
@@ -102,6 +117,8 @@ for i = 1, count do
       redis.call('ZADD', K.dead, now, id)
       redis.call('HINCRBY', K.stats, 'dead', 1)
       n_failed = n_failed + 1
+      release_unique(K, id, st, now)
+      flow_done(K, id, st, now, false, nil, 'dead')
       notify(i, id)
     else -- requeue
       st.status = 'queued'
@@ -131,6 +148,8 @@ if n_completed + n_failed > 0 then
 end
 
 -- Retention: drop the oldest finished records past their age or count.
+local has_locks = redis.call('EXISTS', K.unique) == 1
+local has_flows = redis.call('EXISTS', K.flows) == 1
 local function prune(set, ttl, max)
   local ids = redis.call('ZRANGEBYSCORE', set, '-inf', now - ttl, 'LIMIT', 0, 100)
   local over = redis.call('ZCARD', set) - #ids - max
@@ -139,6 +158,9 @@ local function prune(set, ttl, max)
     for _, id in ipairs(more) do ids[#ids + 1] = id end
   end
   for _, id in ipairs(ids) do
+    -- Only jobs with a lock still held ('ttl' mode, or lost by recovery) need this.
+    if has_locks then release_unique(K, id, load_state(K, id), now) end
+    if has_flows then flow_prune(K, load_state(K, id)) end
     redis.call('ZREM', set, id)
     redis.call('HDEL', K.jobs, id)
     redis.call('HDEL', K.state, id)
@@ -152,7 +174,8 @@ prune(K.dead, tonumber(ARGV[7]), tonumber(ARGV[8]))
 
 local n = tonumber(ARGV[4])
 if n > 0 then
-  local taken = take(K, now, worker, n, tonumber(ARGV[2]), tonumber(ARGV[3]))
-  return {codes, taken[1], taken[2], taken[3], taken[4]}
+  local taken = take(K, now, worker, n, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[10 + count * 6]),
+                     parse_limits(11 + count * 6))
+  return {codes, taken[1], taken[2], taken[3], taken[4], taken[5]}
 end
-return {codes, now, '', {}, {}}
+return {codes, now, '', {}, {}, {}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import traceback
@@ -16,9 +17,10 @@ import anyio
 from .._connect import Client
 from .._context import JobContext, _current
 from .._errors import ConfigurationError, SerializationError
-from .._handler import JobFunction, Registry, WorkerHook
+from .._handler import JobFunction, Registry, WorkerHook, retry_verdict
 from .._job import Job
 from .._keys import DEFAULT_PREFIX
+from .._limits import check_key
 from .._queue import (
     DEFAULT_MAX_PAYLOAD,
     Call,
@@ -189,7 +191,8 @@ class FakeQueue(Queue):
             payload = self.encode_payload(call.name, call.args, call.kwargs)
             _max_attempts_arg(call.max_attempts)
             _timeout_ms(call.timeout)
-            prepared.append((queue, job_id, call, payload, _delay_ms(call.delay) / 1000))
+            check_key(call.name, call.limit_key)  # limits themselves do not apply in a fake
+            prepared.append((queue, job_id, call, payload, _delay_ms(call.delay, call.at) / 1000))
         store = self._store
         handles: list[Job[Any]] = []
         added: list[tuple[FakeQueue, EnqueuedJob]] = []
@@ -370,19 +373,31 @@ class FakeQueue(Queue):
         record.started_at = datetime.now(UTC)
         timeout = record.timeout if record.timeout is not None else handler.timeout
         worker_id = "inline" if store.inline else "fake"
-        token = _current.set(JobContext(record.id, record.name, self, record.attempts, worker_id, store.resources))
+        ctx = JobContext(
+            record.id, record.name, self, record.attempts, worker_id, store.resources, record.args, record.kwargs
+        )
+        token = _current.set(ctx)
         error: Exception | None = None
         result: Any = None
         try:
             with anyio.move_on_after(timeout) as deadline:
                 try:
+                    # The handler's before/after hooks run as in a worker.
+                    if handler.before is not None:
+                        await handler.before(ctx)
                     result = await _call(handler, record.args, record.kwargs)
+                    if handler.after is not None:
+                        await handler.after(ctx, result)
                 except Exception as exc:  # noqa: BLE001 - recorded as the job's failure, re-raised below
                     error = exc
+            if deadline.cancelled_caught:
+                error = TimeoutError(f"the attempt exceeded its timeout of {timeout} s")
+            if error is not None and handler.on_failure is not None:
+                # A worker logs what on_failure raises and goes on; so does the fake.
+                with contextlib.suppress(Exception):
+                    await handler.on_failure(ctx, error)
         finally:
             _current.reset(token)
-        if deadline.cancelled_caught:
-            error = TimeoutError(f"the attempt exceeded its timeout of {timeout} s")
         if error is not None:
             self._failed(record, handler, error)
             return
@@ -404,7 +419,8 @@ class FakeQueue(Queue):
         record.error = _describe(error)
         record.traceback = "".join(traceback.format_exception(error))
         self._store.count(self.name, "failed")
-        if record.attempts < (record.max_attempts or handler.max_attempts):
+        # retry_on=, NonRetryable and Retry decide as in a worker (delays are not kept).
+        if record.attempts < (record.max_attempts or handler.max_attempts) and retry_verdict(handler, error):
             record.status = JobStatus.RETRYING
             self._store.waiting.append(record)
             self._store.count(self.name, "retried")
