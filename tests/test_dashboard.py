@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import anyio
 import httpx
@@ -12,10 +14,11 @@ from fastapi import FastAPI
 from starlette.requests import Request
 
 import aioresque
-from aioresque import Queue, Worker
+from aioresque import Queue, ScheduleInfo, Worker
 from aioresque._admin import HistoryPoint
 from aioresque._metrics import render
 from aioresque.dashboard._chart import merge, nice_ceiling, throughput_svg
+from aioresque.dashboard._schedules import schedule_row, split_description
 from aioresque.dashboard._security import safe_next
 from tests import jobs_for_tests
 
@@ -35,6 +38,25 @@ async def client(queue: Queue) -> AsyncIterator[httpx.AsyncClient]:
     app = aioresque.dashboard(queue)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dash") as c:
         yield c
+
+
+@aioresque.job(cron="30 7 * * mon-fri", tz="Europe/Berlin", queue="reports")
+async def morning_report() -> None:
+    """A cron schedule: recorded by the worker below, never due during a test."""
+
+
+@aioresque.job(every=timedelta(hours=6))
+async def refresh_cache() -> None:
+    """An interval schedule, in the default queue."""
+
+
+async def _schedules(queue: Queue) -> list[ScheduleInfo]:
+    """Start a real worker with scheduled handlers until it has recorded both schedules in Redis."""
+    async with Worker(queue.sibling("reports"), [morning_report, refresh_cache]):
+        with anyio.fail_after(10):
+            while len(found := await queue.sibling("reports").schedules() + await queue.schedules()) < 2:
+                await anyio.sleep(0.02)
+    return found
 
 
 def _csrf(html: str) -> str:
@@ -66,6 +88,21 @@ def test_chart_scales_and_labels() -> None:
     assert "12:00 UTC: 3 completed, 1 failed" in svg
 
 
+def test_schedule_descriptions_split_into_columns() -> None:
+    assert split_description("cron */5 * * * * (Europe/Berlin)") == ("cron", "*/5 * * * *", "Europe/Berlin")
+    assert split_description("cron 0 0 1 1 * (UTC)") == ("cron", "0 0 1 1 *", "UTC")
+    assert split_description("every 6:00:00") == ("every", "6:00:00", None)
+    assert split_description("") == ("", "", None)  # a record written by some other version
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    info = ScheduleInfo("r", "q", "cron 0 8 * * * (Europe/Berlin)", False, None, now + timedelta(hours=19), None, 0, 0)
+    row = schedule_row(info, now)
+    assert (row.kind, row.expression, row.zone) == ("cron", "0 8 * * *", "Europe/Berlin")
+    assert row.next_local == "2026-01-02 08:00 CET" and not row.overdue
+    assert schedule_row(info, now + timedelta(hours=19, minutes=2)).overdue  # no worker fired it
+    unknown_zone = ScheduleInfo("r", "q", "cron * * * * * (Mars/Olympus)", False, None, now, None, 0, 0)
+    assert schedule_row(unknown_zone, now).next_local is None
+
+
 # -- pages -------------------------------------------------------------------------
 
 
@@ -85,6 +122,61 @@ async def test_pages_show_real_data(client: httpx.AsyncClient) -> None:
     assert (await client.get("/jobs/bogus")).status_code == 404
     assert (await client.get("/workers")).status_code == 200
     assert (await client.get("/static/dashboard.js")).status_code == 200
+
+
+async def test_cron_page_lists_schedules_and_pauses_them(client: httpx.AsyncClient, queue: Queue) -> None:
+    found = {info.name: info for info in await _schedules(queue)}
+    assert 'data-nav="cron"' in (await client.get("/")).text
+    page = await client.get("/cron")
+    assert page.status_code == 200 and 'id="schedule-total">2 schedule(s)<' in page.text
+    report = _row(page.text, "reports/morning_report")
+    assert "<code>30 7 * * mon-fri</code>" in report and '<td data-col="zone">Europe/Berlin</td>' in report
+    next_tick = found["morning_report"].next_tick
+    assert next_tick is not None and next_tick.strftime("%Y-%m-%d %H:%M:%S UTC") in report
+    assert next_tick.astimezone(ZoneInfo("Europe/Berlin")).strftime("%Y-%m-%d 07:30 %Z") in report
+    assert '<td data-col="last" class="when">never</td>' in report and "badge running" in report
+    cache = _row(page.text, "default/refresh_cache")
+    assert "every <code>6:00:00</code>" in cache and "intervals count real time" in cache
+
+    token = _csrf(page.text)
+    forged = await client.post("/action/cron/reports/pause", data={"csrf": "x", "schedule": "morning_report"})
+    assert forged.status_code == 403 and not (await queue.sibling("reports").schedules())[0].paused
+    paused = await client.post(
+        "/action/cron/reports/pause", data={"csrf": token, "schedule": "morning_report", "next": "/cron"}
+    )
+    assert paused.status_code == 303 and paused.headers["location"].startswith("/cron?msg=")
+    assert (await queue.sibling("reports").schedules())[0].paused
+    page = await client.get(paused.headers["location"])
+    assert "schedule morning_report (reports): paused" in page.text
+    report = _row(page.text, "reports/morning_report")
+    assert "badge paused" in report and 'data-action="resume"' in report and 'data-action="pause"' not in report
+    resumed = await client.post("/action/cron/reports/resume", data={"csrf": token, "schedule": "morning_report"})
+    assert resumed.status_code == 303 and not (await queue.sibling("reports").schedules())[0].paused
+    missing = await client.post("/action/cron/reports/pause", data={"csrf": token, "schedule": "nope"})
+    assert "no+schedule+named" in missing.headers["location"]
+    unknown = await client.post("/action/cron/reports/delete", data={"csrf": token, "schedule": "morning_report"})
+    assert unknown.status_code == 404
+
+
+async def test_cron_page_read_only_and_empty(queue: Queue) -> None:
+    app = aioresque.dashboard(queue, read_only=True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dash") as c:
+        assert "No schedules recorded" in (await c.get("/cron")).text
+        await _schedules(queue)
+        page = await c.get("/cron")
+        assert 'data-schedule="reports/morning_report"' in page.text
+        assert "data-action" not in page.text and "Actions" not in page.text
+        token = page.cookies.get("aioresque_csrf") or ""
+        c.cookies.set("aioresque_csrf", token)
+        post = await c.post("/action/cron/reports/pause", data={"csrf": token, "schedule": "morning_report"})
+        assert post.status_code == 403 and not (await queue.sibling("reports").schedules())[0].paused
+
+
+def _row(html: str, schedule: str) -> str:
+    """The table row of one schedule (``queue/name``) in the cron page."""
+    match = re.search(rf'<tr data-schedule="{re.escape(schedule)}">(.*?)</tr>', html, re.S)
+    assert match is not None, f"no row for {schedule}"
+    return match.group(1)
 
 
 async def test_filters_and_bad_filter_input(client: httpx.AsyncClient) -> None:

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -22,7 +23,8 @@ from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from aioresque import Call, JobStatus, Queue, Worker
+import aioresque
+from aioresque import Call, JobStatus, Queue, ScheduleInfo, Worker
 from tests import jobs_for_tests
 from tests.browser import chromium
 from tests.cli_helpers import spawned, worker_command
@@ -42,7 +44,23 @@ def _in_redis(redis_url: str, prefix: str, action: Callable[[Queue], Any]) -> An
     return asyncio.run(main())
 
 
+@aioresque.job(cron="15 4 * * *", tz="America/New_York", queue="reports")
+async def nightly_report() -> None:
+    """A cron schedule a real worker records; never due during the test."""
+
+
+@aioresque.job(every=timedelta(hours=12), queue="reports")
+async def refresh_cache() -> None:
+    """An interval schedule in the same queue."""
+
+
 async def _populate(queue: Queue) -> None:
+    # A real worker running scheduled handlers records their schedules in
+    # Redis as it starts; they stay listed after it stops.
+    reports = queue.sibling("reports")
+    async with Worker(reports, [nightly_report, refresh_cache]), asyncio.timeout(10):
+        while len(await reports.schedules()) < 2:
+            await asyncio.sleep(0.02)
     await queue.enqueue_many(Call("add", (i, i), job_id=f"ok{i}") for i in range(12))
     await queue.enqueue_many(Call("always_fails", job_id=f"fail{i}", max_attempts=1) for i in range(3))
     await queue.enqueue_many(Call("add", (1,), job_id=f"bad{i}") for i in range(2))
@@ -176,6 +194,42 @@ def test_pause_and_resume_a_queue(site: tuple[str, str, str], browser: WebDriver
     _click(browser, By.CSS_SELECTOR, "tr[data-queue='emails'] button[data-action='resume']")
     _wait(browser, lambda d: "emails: resumed" in _text(d, ".flash"))
     assert not _in_redis(redis_url, prefix, lambda q: q.sibling("emails").is_paused())
+
+
+def _schedule(site: tuple[str, str, str], name: str) -> ScheduleInfo:
+    _, prefix, redis_url = site
+    found = _in_redis(redis_url, prefix, lambda q: q.sibling("reports").schedules())
+    [info] = [s for s in found if s.name == name]
+    return info  # type: ignore[no-any-return]
+
+
+def test_cron_page_shows_the_schedules_and_pauses_one(site: tuple[str, str, str], browser: WebDriver) -> None:
+    url, _, _ = site
+    browser.get(url + "/")
+    _click(browser, By.CSS_SELECTOR, "a[data-nav='cron']")
+    _wait(browser, lambda d: d.current_url == url + "/cron")
+    row = "tr[data-schedule='reports/nightly_report']"
+    assert _text(browser, f"{row} td[data-col='name']") == "nightly_report"
+    assert _text(browser, f"{row} td[data-col='expression']") == "15 4 * * *"
+    assert _text(browser, f"{row} td[data-col='zone']") == "America/New_York"
+    info = _schedule(site, "nightly_report")
+    assert info.next_tick is not None and not info.paused
+    next_cell = _text(browser, f"{row} td[data-col='next']")
+    assert info.next_tick.strftime("%Y-%m-%d %H:%M:%S UTC") in next_cell and "04:15 E" in next_cell  # EST or EDT
+    assert _text(browser, f"{row} td[data-col='last']") == "never"
+    assert _text(browser, f"{row} td[data-col='state']") == "active"
+    interval = "tr[data-schedule='reports/refresh_cache']"
+    assert _text(browser, f"{interval} td[data-col='expression']") == "every 12:00:00"
+
+    _click(browser, By.CSS_SELECTOR, f"{row} button[data-action='pause']")
+    _wait(browser, lambda d: "schedule nightly_report (reports): paused" in _text(d, ".flash"))
+    assert _text(browser, f"{row} td[data-col='state']") == "paused"
+    assert _schedule(site, "nightly_report").paused
+    assert not _schedule(site, "refresh_cache").paused
+    _click(browser, By.CSS_SELECTOR, f"{row} button[data-action='resume']")
+    _wait(browser, lambda d: "schedule nightly_report (reports): resumed" in _text(d, ".flash"))
+    assert _text(browser, f"{row} td[data-col='state']") == "active"
+    assert not _schedule(site, "nightly_report").paused
 
 
 def test_job_detail_shows_error_and_traceback(site: tuple[str, str, str], browser: WebDriver) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 import aioresque
 
-PUBLIC_MODULES = ("aioresque.fastapi", "aioresque.testing", "aioresque.testing.pytest_plugin")
+PUBLIC_MODULES = ("aioresque.fastapi", "aioresque.testing", "aioresque.testing.pytest_plugin", "aioresque.tracing")
 """Public modules imported on demand (an optional dependency, or for tests only)."""
 
 

@@ -32,6 +32,7 @@ from .._queue import Queue
 from .._registry import list_workers
 from .._status import JobInfo, JobStatus
 from ._chart import merge, throughput_svg
+from ._schedules import schedule_row
 from ._security import CSRF_COOKIE, CSRF_FIELD, Auth, allowed, csrf_ok, csrf_token, safe_next
 
 PAGE_SIZE = 50
@@ -78,12 +79,14 @@ def create_app(
         Route("/", views.overview),
         Route("/queues", views.queues),
         Route("/workers", views.workers),
+        Route("/cron", views.cron),
         Route("/jobs/{kind}", views.job_list),
         Route("/job/{queue}/{job_id:path}", views.job_detail),
         Route("/metrics", views.metrics),
         Route("/queues/{queue}/{action}", views.queue_action, methods=["POST"]),
         Route("/jobs/{kind}/{action}", views.bulk_action, methods=["POST"]),
         Route("/action/job/{queue}/{action}", views.job_action, methods=["POST"]),
+        Route("/action/cron/{queue}/{action}", views.cron_action, methods=["POST"]),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
     ]
 
@@ -220,6 +223,16 @@ class _Views:
         return self._render(
             request, "workers.html", page="workers", workers=workers, running=running, shown=JOBS_PER_WORKER
         )
+
+    async def cron(self, request: Request) -> Response:
+        if (denied := await self._guard(request)) is not None:
+            return denied
+        # The same reads as ``aioresque cron list``: each known queue's schedules.
+        now = datetime.now(UTC)
+        rows = [
+            schedule_row(info, now) for name in await self._names() for info in await self._sibling(name).schedules()
+        ]
+        return self._render(request, "cron.html", page="cron", rows=rows)
 
     async def job_list(self, request: Request) -> Response:
         if (denied := await self._guard(request)) is not None:
@@ -365,6 +378,25 @@ class _Views:
         else:
             return PlainTextResponse(f"unknown action {action!r}", status_code=404)
         return self._back(request, form, f"job {job_id}: {message}")
+
+    async def cron_action(self, request: Request) -> Response:
+        form = await self._form(request)
+        if isinstance(form, Response):
+            return form
+        name, action = request.path_params["queue"], request.path_params["action"]
+        schedule = (form.get("schedule") or [""])[0]
+        if action not in {"pause", "resume"}:
+            return PlainTextResponse(f"unknown action {action!r}", status_code=404)
+        try:
+            queue = self._sibling(name)
+            found = await (queue.pause_schedule(schedule) if action == "pause" else queue.resume_schedule(schedule))
+        except AioresqueError as exc:
+            return self._back(request, form, f"schedule {schedule}: {exc}")
+        if not found:
+            return self._back(request, form, f"no schedule named {schedule!r} in queue {name!r}")
+        return self._back(
+            request, form, f"schedule {schedule} ({name}): {'paused' if action == 'pause' else 'resumed'}"
+        )
 
 
 def _filter_from(fields: Any) -> _admin.JobFilter:
