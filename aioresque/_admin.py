@@ -12,6 +12,7 @@ through an optional callback.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection, Iterable
@@ -37,6 +38,7 @@ SCAN_LIMIT = 200_000
 """Most ids a filtered listing examines before it reports a partial count."""
 
 _DIGITS = re.compile(r"\d+")
+_log = logging.getLogger("aioresque.admin")
 
 Progress = Callable[[int, int], None]
 """Bulk-operation progress callback: ``(done so far, total expected)``."""
@@ -425,26 +427,57 @@ async def top_errors(queue: Queue, limit: int = 3, *, newest: int = 1000) -> lis
 # -- changing ------------------------------------------------------------------
 
 
-async def retry_jobs(queue: Queue, ids: Collection[str], progress: Progress | None = None) -> int:
+@dataclass(frozen=True, slots=True)
+class RetryOutcome:
+    """What a retry did: how many jobs went back on the queue, and which were refused."""
+
+    retried: int
+    skipped: dict[str, str]
+    """Unique jobs left in the dead set because another live job now holds
+    their uniqueness lock: job id -> the holder's job id."""
+
+
+async def retry_outcome(queue: Queue, ids: Collection[str], progress: Progress | None = None) -> RetryOutcome:
     """Put jobs from the dead set or the scheduled set back on the queue now.
 
-    Revived dead-set jobs get their full attempts again. Ids in other states
-    are skipped.
+    Revived dead-set jobs get their full attempts again, and a unique job
+    takes its uniqueness lock again (same key and mode). A unique job whose
+    lock another live job holds now stays in the dead set (reviving it would
+    make a duplicate) and is reported in :attr:`RetryOutcome.skipped`. Ids
+    in other states are skipped silently.
+    """
+    k = queue.keys
+    keys = [k.queue, k.scheduled, k.dead, k.state, k.marker, k.stats, k.unique]
+    moved = 0
+    skipped: dict[str, str] = {}
+    done = 0
+    for chunk in _chunks(list(ids)):
+        async with translate():
+            reply = await _scripts.run(_client(queue), "retry", keys, chunk)
+        moved += int(reply[0])
+        rest = [_text(v) for v in reply[1:]]
+        skipped.update(zip(rest[::2], rest[1::2], strict=True))
+        done += len(chunk)
+        if progress is not None:
+            progress(done, len(ids))
+    return RetryOutcome(moved, skipped)
+
+
+async def retry_jobs(queue: Queue, ids: Collection[str], progress: Progress | None = None) -> int:
+    """Put jobs from the dead set or the scheduled set back on the queue now (see :func:`retry_outcome`).
+
+    Unique jobs refused because another job holds their lock are logged as a
+    warning (logger ``aioresque.admin``).
 
     Returns:
         How many jobs were put back.
     """
-    k = queue.keys
-    keys = [k.queue, k.scheduled, k.dead, k.state, k.marker, k.stats]
-    moved = 0
-    done = 0
-    for chunk in _chunks(list(ids)):
-        async with translate():
-            moved += int(await _scripts.run(_client(queue), "retry", keys, chunk))
-        done += len(chunk)
-        if progress is not None:
-            progress(done, len(ids))
-    return moved
+    outcome = await retry_outcome(queue, ids, progress)
+    for job_id, holder in outcome.skipped.items():
+        _log.warning(
+            "job %s of queue %s not retried: its uniqueness lock is held by job %s", job_id, queue.name, holder
+        )
+    return outcome.retried
 
 
 async def delete_jobs(queue: Queue, ids: Collection[str], progress: Progress | None = None) -> tuple[int, int]:
@@ -467,7 +500,7 @@ async def delete_jobs(queue: Queue, ids: Collection[str], progress: Progress | N
 async def _delete_batch(queue: Queue, ids: list[str], mode: str) -> tuple[int, int]:
     k = queue.keys
     keys = [k.queue, k.scheduled, k.active, k.done, k.dead, k.jobs, k.state, k.results, k.errors, k.watched, k.stats]
-    keys += [k.unique, *(k.notify(i) for i in ids)]
+    keys += [k.unique, k.flows, k.marker, *(k.notify(i) for i in ids)]
     async with translate():
         reply = await _scripts.run(_client(queue), "delete", keys, [mode, *ids])
     return int(reply[0]), int(reply[1])

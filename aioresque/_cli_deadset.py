@@ -146,11 +146,14 @@ async def _act(queue: Queue, args: argparse.Namespace, verb: str) -> int:
         print("nothing changed")
         return 1
     changed = skipped = 0
+    refused: dict[str, str] = {}
     progress = ProgressLine(f"{verb}:")
     try:
         for name, ids in selected.items():
             if verb == "retry":
-                changed += await _admin.retry_jobs(queue.sibling(name), ids, progress)
+                outcome = await _admin.retry_outcome(queue.sibling(name), ids, progress)
+                changed += outcome.retried
+                refused.update(outcome.skipped)
             else:
                 d, r = await _admin.delete_jobs(queue.sibling(name), ids, progress)
                 changed += d
@@ -158,11 +161,16 @@ async def _act(queue: Queue, args: argparse.Namespace, verb: str) -> int:
     finally:
         progress.close()
     if args.json:
-        emit_json({"selected": count, "changed": changed, "running_skipped": skipped})
+        report: dict[str, object] = {"selected": count, "changed": changed, "running_skipped": skipped}
+        if verb == "retry":
+            report["unique_skipped"] = refused
+        emit_json(report)
         return 0
     done = "put back on their queue" if verb == "retry" else "deleted"
     print(f"{changed} of {count} job(s) {done}", end="")
     print(f" ({skipped} running, skipped: cancel them first)" if skipped else "")
+    for job_id, holder in refused.items():
+        print(f"{job_id}: not retried, job {holder} holds its uniqueness lock (a duplicate)")
     return 0
 
 

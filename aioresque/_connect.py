@@ -11,10 +11,21 @@ URL forms::
 Credentials in a cluster or sentinel URL (``user:password@`` before the first
 host) are used for the data nodes. Every client is redis-py's own
 (``Redis``, ``RedisCluster``, ``Sentinel.master_for``): no home-made sharding.
+
+A cluster client from :func:`connect` is a :class:`ClusterClient`: redis-py's
+``RedisCluster`` that loads the cluster's topology once, under a lock,
+before its first command. redis-py's asyncio ``RedisCluster`` (seen with
+8.1) can fail commands sent concurrently on a fresh client with
+``AttributeError: 'NoneType' object has no attribute 'writelines'``: the
+first commands start connecting to a startup node while the topology load
+that one of them triggered recycles that node's connections. A cluster
+client made by hand should be initialized (``await client.initialize()``)
+before it is shared by concurrent tasks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from functools import cache
 from typing import Any, TypeAlias
@@ -24,6 +35,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.connection import Connection
 from redis.asyncio.sentinel import Sentinel
+from redis.typing import EncodableT
 
 from ._errors import ConfigurationError
 
@@ -34,6 +46,38 @@ MAX_CONNECTIONS = 1000
 """Pool size of clients aioresque creates: each ``Job.result()`` that is
 waiting holds one connection while it blocks, so the pool is sized well above
 redis-py's default of 100."""
+
+
+class ClusterClient(RedisCluster):
+    """redis-py's ``RedisCluster``, initialized once under a lock before its first command.
+
+    Many commands gathered on a fresh client must not race the client's own
+    topology load (see the module docstring). After the first load, redis-py
+    refreshes the topology itself (after a MOVED or a lost node) as usual.
+    """
+
+    _ready: bool = False
+    _ready_lock: asyncio.Lock | None = None
+
+    async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
+        """Run one command (see ``RedisCluster.execute_command``), loading the topology first if needed."""
+        if not self._ready:
+            await self._first_use()
+        return await super().execute_command(*args, **kwargs)
+
+    async def _first_use(self) -> None:
+        # No await between the check and the lock's creation: one lock per client.
+        if self._ready_lock is None:
+            self._ready_lock = asyncio.Lock()
+        async with self._ready_lock:
+            if not self._ready:
+                await self.initialize()
+                self._ready = True
+
+    async def aclose(self) -> None:
+        """Close every connection; a later command loads the topology again."""
+        self._ready = False
+        await super().aclose()
 
 
 def is_cluster(client: Any) -> bool:
@@ -75,7 +119,7 @@ def connect(url: str, **options: Any) -> Client:
     if scheme in ("redis+cluster", "rediss+cluster"):
         auth, hosts, _ = _split(url, scheme)
         nodes = [ClusterNode(host, port) for host, port in hosts]
-        cluster: RedisCluster = RedisCluster(
+        cluster: RedisCluster = ClusterClient(
             startup_nodes=nodes,
             ssl=scheme.startswith("rediss"),
             max_connections=MAX_CONNECTIONS,

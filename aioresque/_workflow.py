@@ -5,18 +5,21 @@
   Each step after the first receives the previous step's result as its
   **first positional argument**, before the arguments of its ``Call``
   (``parse(<fetch's result>)``). A step that fails for good (its last
-  attempt failed), goes dead or is cancelled stops the chain: the later
-  steps are recorded as cancelled without running, with the reason.
+  attempt failed), goes dead, is cancelled or is deleted before it finished
+  stops the chain: the later steps are recorded as cancelled without
+  running, with the reason.
 * A **group** runs its members at once and, once every member has finished,
   an optional callback: ``await queue.enqueue_group([...], then=Call.of("report"))``.
   The callback runs only if every member completed, and receives the list of
   the members' results (in member order) as its first positional argument.
-  If any member did not complete, the callback is recorded as cancelled.
+  If any member did not complete (failed, dead, cancelled or deleted
+  before it finished), the callback is recorded as cancelled.
 
 Durability: the workflow's record and the steps that do not exist yet live
 in the queue's ``flows`` hash, under the queue's hash tag, and the scripts
-that end a job (``settle.lua``, recovery in ``_take.lua``, ``cancel.lua``)
-advance the workflow in the same atomic call (``lua/_flow.lua``). A member
+that end a job (``settle.lua``, recovery in ``_take.lua``, ``cancel.lua``,
+``delete.lua``) advance the workflow in the same atomic call
+(``lua/_flow.lua``). A member
 whose worker is SIGKILLed is recovered and run again like any job; only the
 settle of an attempt that still holds its lease advances the workflow, so
 it advances exactly once. A step's input (the previous result) is copied
@@ -61,7 +64,7 @@ class WorkflowStatus(enum.StrEnum):
     COMPLETE = "complete"
     """Every step (and the callback) completed."""
     FAILED = "failed"
-    """A step failed for good, went dead or was cancelled; see ``WorkflowInfo.stopped_by``."""
+    """A step failed for good, went dead, was cancelled or was deleted unfinished; see ``WorkflowInfo.stopped_by``."""
 
 
 @dataclass(frozen=True, slots=True)

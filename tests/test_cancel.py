@@ -104,3 +104,32 @@ async def test_a_missed_cancel_notice_is_caught_by_the_heartbeat(queue: Queue) -
     stats = worker.statistics()
     assert (stats.lost, stats.refused) == (0, 0)  # stopped as cancelled, not as a lost lease
     assert await job.status() is JobStatus.CANCELLED
+
+
+async def test_scheduled_jobs_are_listed_and_cancellable_from_the_api_and_the_cli(
+    queue: Queue, redis_url: str, prefix: str
+) -> None:
+    import json
+    import sys
+
+    from tests.cli_helpers import run
+
+    soon = await queue.enqueue("add", 1, 1, _delay=60, _job_id="soon")
+    later = await queue.enqueue("add", 2, 2, _delay=120, _job_id="later")
+    page = await queue.list_jobs(JobStatus.SCHEDULED)
+    assert [j.id for j in page.jobs] == ["soon", "later"] and page.total == 2  # by due time
+    info = await soon.info()
+    assert info.status is JobStatus.SCHEDULED and info.due_at is not None
+    assert await soon.cancel() is True
+    assert [j.id for j in (await queue.list_jobs(JobStatus.SCHEDULED)).jobs] == ["later"]
+
+    def cli(*args: str) -> list[str]:
+        return [sys.executable, "-m", "aioresque", *args, "--redis-url", redis_url, "--prefix", prefix]
+
+    listed = run(cli("dead", "--status", "scheduled", "--json"))
+    assert listed.returncode == 0, listed.stderr
+    assert [j["id"] for j in json.loads(listed.stdout)[queue.name]] == ["later"]
+    cancelled = run(cli("cancel", "later"))
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert await later.status() is JobStatus.CANCELLED
+    assert (await queue.list_jobs(JobStatus.SCHEDULED)).total == 0

@@ -7,6 +7,7 @@ suite uses (the full suite also runs on a cluster in CI with
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -16,7 +17,7 @@ from redis.asyncio import RedisCluster
 from redis.crc import key_slot
 
 from aioresque import Call, JobStatus, Queue, Worker
-from aioresque._connect import connect
+from aioresque._connect import ClusterClient, connect
 from aioresque._keys import QueueKeys
 from tests import jobs_for_tests
 from tests.redis_cluster import RedisCluster as ClusterProcesses
@@ -99,3 +100,29 @@ async def test_cluster_client_from_any_node(cluster_url: str, prefix: str) -> No
         assert await job.status() is JobStatus.QUEUED
     finally:
         await client.aclose()
+
+
+async def test_concurrent_first_use_of_a_fresh_cluster_client(cluster_url: str, prefix: str) -> None:
+    # Many enqueues gathered on a client that has sent nothing yet. With redis-py's
+    # RedisCluster as is (8.1), some fail with "'NoneType' object has no attribute
+    # 'writelines'" in nearly every round; connect() returns a ClusterClient that
+    # loads the topology once, under a lock, before its first command.
+    for round_ in range(3):
+        async with Queue.from_url(cluster_url, prefix=f"{prefix}r{round_}") as queue:
+            assert isinstance(queue.redis, ClusterClient)
+            calls = [queue.enqueue("add", i, i, _queue=f"q{i % 7}") for i in range(200)]
+            outcomes = await asyncio.gather(*calls, return_exceptions=True)
+            errors = [o for o in outcomes if isinstance(o, BaseException)]
+            assert errors == [], f"round {round_}: {len(errors)} failed, first: {errors[0]!r}"
+            stats = await asyncio.gather(*(queue.sibling(f"q{i}").statistics() for i in range(7)))
+            assert sum(s.counters.get("enqueued", 0) for s in stats) == 200
+
+
+async def test_a_closed_cluster_client_loads_the_topology_again(cluster_url: str, prefix: str) -> None:
+    client = connect(cluster_url)
+    assert isinstance(client, ClusterClient)
+    queue = Queue(client, prefix=prefix)
+    await asyncio.gather(*(queue.enqueue("add", i, i) for i in range(20)))
+    await client.aclose()
+    assert len(await asyncio.gather(*(queue.enqueue("add", i, i) for i in range(20)))) == 20
+    await client.aclose()

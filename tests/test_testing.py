@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
+import anyio
 import pytest
 
 import aioresque
-from aioresque import ConfigurationError, JobStatus
+from aioresque import Call, ConfigurationError, JobStatus, Unique
 from aioresque.testing import FakeQueue, InlineQueue
 from tests import jobs_for_testing_mode as jobs
 
@@ -169,6 +173,112 @@ async def test_inline_runs_jobs_as_they_are_enqueued() -> None:
     patient = InlineQueue(jobs, raise_errors=False)
     retried = await jobs.flaky.enqueue(patient, "inline-2", 2)
     assert (await retried.info()).attempts == 3 and await retried.result() == "ok"
+
+
+async def test_fake_keeps_unique_jobs_unique_per_mode() -> None:
+    queue = FakeQueue(jobs)
+    first = await queue.enqueue("add", 1, 2, _unique=True)
+    assert (await queue.enqueue("add", 1, 2, _unique=True)).id == first.id  # same name and arguments
+    assert (await queue.enqueue("add", 2, 2, _unique=True)).id != first.id
+    keyed = await queue.enqueue_many([Call.of("add", 1, 1, _unique="k"), Call.of("add", 5, 5, _unique="k")])
+    assert keyed[0].id == keyed[1].id  # within one batch too
+    record = queue.record(first.id)
+    assert len(queue.enqueued("add")) == 3 and record is not None and record.unique_key is not None
+    assert record.unique_key.startswith("add:")  # derived as a real queue derives it
+    await queue.drain()
+    # until="finished" (the default): released once the job finished.
+    assert (await queue.enqueue("add", 1, 2, _unique=True)).id != first.id
+    # until="queued": a duplicate is refused only while the job waits.
+    waiting = await queue.enqueue("add", 3, 3, _unique=Unique("q", until="queued"))
+    assert (await queue.enqueue("add", 3, 3, _unique=Unique("q", until="queued"))).id == waiting.id
+    # until="ttl": held after the job finished, until the ttl ends.
+    ttl = await queue.enqueue("add", 4, 4, _unique=Unique("t", until="ttl", ttl=0.2))
+    await queue.drain()
+    assert await ttl.status() is JobStatus.COMPLETE
+    assert (await queue.enqueue("add", 4, 4, _unique=Unique("t", until="ttl", ttl=0.2))).id == ttl.id
+    await anyio.sleep(0.25)
+    assert (await queue.enqueue("add", 4, 4, _unique=Unique("t", until="ttl", ttl=0.2))).id != ttl.id
+    queue.clear()
+    assert (await queue.enqueue("add", 3, 3, _unique=Unique("q", until="queued"))).id != waiting.id
+
+
+async def test_unique_locks_hold_while_running_per_mode() -> None:
+    seen: dict[str, str] = {}
+
+    @aioresque.job(unique=True)
+    async def sync_user(user: int) -> None:
+        queue = aioresque.current_job().queue
+        seen["finished"] = (await sync_user.enqueue(queue, user)).id  # the running job holds its lock
+
+    @aioresque.job(unique=Unique(until="queued"))
+    async def refresh(user: int) -> None:
+        queue = aioresque.current_job().queue
+        seen["queued"] = (await refresh.enqueue(queue, user)).id  # started: a new one may wait
+
+    inline = InlineQueue([sync_user])
+    running = await sync_user.enqueue(inline, 1)
+    assert seen["finished"] == running.id and len(inline.enqueued(sync_user)) == 1
+    queue = FakeQueue([refresh])
+    first = await refresh.enqueue(queue, 1)
+    await queue.run_one()
+    assert seen["queued"] != first.id and [r.id for r in queue.jobs] == [seen["queued"]]
+
+
+async def test_fake_runs_the_enqueue_middleware_chain() -> None:
+    order: list[str] = []
+
+    async def outer(call: Call, call_next: aioresque.EnqueueNext) -> aioresque.Job[Any]:
+        order.append(f"outer:{call.name}")
+        return await call_next(dataclasses.replace(call, meta={"request": "r-1"}))
+
+    async def inner(call: Call, call_next: aioresque.EnqueueNext) -> aioresque.Job[Any]:
+        order.append(f"inner:{(call.meta or {}).get('request')}")
+        if call.name == "checksum":
+            return await call_next(dataclasses.replace(call, args=("changed",)))
+        return await call_next(call)
+
+    queue = FakeQueue(jobs, middleware=[outer])
+    queue.add_middleware(inner)
+    await queue.enqueue_many([Call.of("add", 1, 2), Call.of("checksum", "x")])
+    await queue.sibling("emails").enqueue("send_email", "a@b")  # siblings share the chain
+    assert order == ["outer:add", "inner:r-1", "outer:checksum", "inner:r-1", "outer:send_email", "inner:r-1"]
+    queue.assert_enqueued(jobs.checksum, "changed")
+    assert queue.enqueued(jobs.add)[0].meta == {"request": "r-1"}
+
+
+async def test_inline_runs_perform_middleware_around_each_attempt() -> None:
+    events: list[str] = []
+
+    async def trace(ctx: aioresque.JobContext, call_next: aioresque.PerformNext) -> Any:
+        events.append(f"start {ctx.name}#{ctx.attempt} meta={dict(ctx.meta)}")
+        try:
+            result = await call_next()
+        except Exception as exc:
+            events.append(f"error {type(exc).__name__}")
+            raise
+        events.append(f"done {result!r}")
+        return result
+
+    async def tag(call: Call, call_next: aioresque.EnqueueNext) -> aioresque.Job[Any]:
+        return await call_next(dataclasses.replace(call, meta={"trace": "t-9"}))
+
+    queue = InlineQueue(jobs, middleware=[tag], perform_middleware=[trace], raise_errors=False)
+    job = await jobs.add.enqueue(queue, 2, 3)
+    assert await job.result() == 5
+    await jobs.flaky.enqueue(queue, "mw", 1)
+    assert events == [
+        "start add#1 meta={'trace': 't-9'}",
+        "done 5",
+        "start flaky#1 meta={'trace': 't-9'}",
+        "error ValueError",
+        "start flaky#2 meta={'trace': 't-9'}",
+        "done 'ok'",
+    ]
+    fake = FakeQueue(jobs, perform_middleware=[trace])
+    await fake.enqueue("add", 1, 1)
+    events.clear()
+    await fake.drain()
+    assert events == ["start add#1 meta={}", "done 2"]
 
 
 def test_fixtures(pytester: pytest.Pytester) -> None:

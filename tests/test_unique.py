@@ -158,3 +158,79 @@ async def test_concurrent_producers_create_exactly_one_job(queue: Queue, redis_u
     assert len(set(ids)) == 1, set(ids)
     assert await _count(queue) == 1
     assert (await queue.statistics()).queued == 1
+
+
+# -- retrying a unique job takes its lock again ----------------------------------
+
+
+async def _entry(queue: Queue, key: str) -> tuple[int, str, str] | None:
+    raw = await queue.redis.hget(queue.keys.unique, key)
+    if raw is None:
+        return None
+    exp, mode, holder = (raw.decode() if isinstance(raw, bytes) else raw).split("|")
+    return int(exp), mode, holder
+
+
+@pytest.mark.parametrize(("unique", "mode"), [(Unique("k"), "f"), (Unique("k", until="queued", ttl=60), "q")])
+async def test_a_retried_unique_job_takes_its_lock_again(queue: Queue, unique: Unique, mode: str) -> None:
+    job = await queue.enqueue("add", 1, 2, _unique=unique)
+    assert await queue.cancel(job.id)
+    assert await _entry(queue, "k") is None
+    assert await queue.retry_jobs([job.id]) == 1
+    entry = await _entry(queue, "k")
+    assert entry is not None and entry[1:] == (mode, job.id)
+    assert (entry[0] > 0) is (unique.ttl is not None)  # the ttl cap is kept, counted from the retry
+    assert (await queue.enqueue("add", 1, 2, _unique=unique)).id == job.id  # no duplicate
+    await _run_all(queue)
+    assert await job.status() == JobStatus.COMPLETE
+    assert await _entry(queue, "k") is None
+
+
+async def test_a_retry_is_refused_while_another_job_holds_the_lock(
+    queue: Queue, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = await queue.enqueue("always_fails", _unique="k", _max_attempts=1)
+    await _run_all(queue)
+    assert await first.status() == JobStatus.FAILED
+    second = await queue.enqueue("always_fails", _unique="k", _max_attempts=1)
+    assert second.id != first.id
+    outcome = await aioresque._admin.retry_outcome(queue, [first.id])
+    assert outcome == aioresque._admin.RetryOutcome(0, {first.id: second.id})
+    assert await first.status() == JobStatus.FAILED  # left in the dead set, nothing lost
+    assert await queue.redis.zscore(queue.keys.dead, first.id) is not None
+    assert await _entry(queue, "k") == (0, "f", second.id)
+    with caplog.at_level("WARNING", logger="aioresque.admin"):
+        assert await queue.retry_jobs([first.id]) == 0
+    assert f"held by job {second.id}" in caplog.text
+    # Once the holder has finished, the retry goes through and takes the lock.
+    assert await queue.cancel(second.id)
+    assert await queue.retry_jobs([first.id]) == 1
+    assert await _entry(queue, "k") == (0, "f", first.id)
+    assert await queue.retry_jobs([second.id]) == 0  # now second is the duplicate
+
+
+async def test_a_retried_ttl_job_holds_the_lock_for_a_new_period(queue: Queue) -> None:
+    unique = Unique("k", until="ttl", ttl=30)
+    job = await queue.enqueue("add", 1, 2, _unique=unique)
+    assert await queue.cancel(job.id)  # a ttl lock outlives its job
+    before = await _entry(queue, "k")
+    assert before is not None and before[2] == job.id
+    await anyio.sleep(0.01)
+    assert await queue.retry_jobs([job.id]) == 1
+    after = await _entry(queue, "k")
+    assert after is not None and after[1:] == ("t", job.id) and after[0] > before[0]
+    assert after[0] - before[0] < 5000  # still 30 s, counted from the retry
+
+
+async def test_the_cli_reports_a_retry_refused_for_uniqueness(queue: Queue, redis_url: str, prefix: str) -> None:
+    from tests.cli_helpers import run
+
+    first = await queue.enqueue("add", 1, 2, _unique="k")
+    assert await queue.cancel(first.id)
+    second = await queue.enqueue("add", 1, 2, _unique="k")
+    base = [sys.executable, "-m", "aioresque", "--redis-url", redis_url, "--prefix", prefix]
+    out = run([*base[:3], "retry", first.id, *base[3:]])
+    assert "0 of 1 job(s) put back" in out.stdout, out.stderr
+    assert f"{first.id}: not retried, job {second.id} holds its uniqueness lock" in out.stdout
+    as_json = run([*base[:3], "retry", first.id, "--json", *base[3:]])
+    assert '"unique_skipped"' in as_json.stdout and second.id in as_json.stdout, as_json.stderr

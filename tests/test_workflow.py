@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+import anyio
 import pytest
 
 import aioresque
@@ -156,3 +157,66 @@ async def test_cancelling_a_workflow(queue: Queue) -> None:
             await wf.result(timeout=5)
     assert [await j.status() for j in chain.jobs] == [JobStatus.CANCELLED] * 3
     assert group.callback is not None and await group.callback.status() == JobStatus.CANCELLED
+
+
+async def test_deleting_a_waiting_step_stops_the_chain(queue: Queue) -> None:
+    wf = await queue.enqueue_chain([J.double.call(1), Call.of("double"), Call.of("double")])
+    assert await queue.delete_jobs([wf.jobs[0].id]) == 1
+    info = await wf.info()
+    assert info.status == WorkflowStatus.FAILED and info.stopped_by == wf.jobs[0].id
+    assert [await j.status() for j in wf.jobs] == [JobStatus.NOT_FOUND, JobStatus.CANCELLED, JobStatus.CANCELLED]
+    with pytest.raises(aioresque.JobCancelled, match=f"job {wf.jobs[0].id} ended deleted"):
+        await wf.jobs[2].result(timeout=5)
+    with pytest.raises(aioresque.JobNotFound):
+        await wf.result(timeout=5)
+    assert await queue.redis.hkeys(queue.keys.flows) == [wf.id.encode()]  # step data gone
+    assert await queue.redis.llen(queue.keys.queue) == 0
+
+
+async def test_purging_a_later_step_stops_the_chain_after_its_input_arrived(queue: Queue) -> None:
+    wf = await queue.enqueue_chain([J.double.call(1), Call.of("double"), Call.of("double")])
+    await J.free.enqueue(queue, 1.0)  # runs after the first step: the second then waits behind it
+    async with Worker(queue, J, concurrency=1):
+        with anyio.fail_after(10):
+            while await wf.jobs[1].status() != JobStatus.QUEUED:
+                await anyio.sleep(0.01)
+        assert await queue.purge() == 1
+    assert await wf.jobs[0].status() == JobStatus.COMPLETE
+    info = await wf.info()
+    assert info.status == WorkflowStatus.FAILED and info.stopped_by == wf.jobs[1].id
+    assert await wf.jobs[2].status() == JobStatus.CANCELLED
+    assert await queue.redis.hkeys(queue.keys.flows) == [wf.id.encode()]  # the step's input too
+    # Deleting a finished step afterwards changes nothing.
+    assert await queue.delete_jobs([wf.jobs[0].id]) == 1
+    assert (await wf.info()).status == WorkflowStatus.FAILED
+
+
+@pytest.mark.parametrize("end", ["cancel", "delete"])
+async def test_a_member_ended_while_waiting_settles_the_group(queue: Queue, end: str) -> None:
+    wf = await queue.enqueue_group([J.double.call(1), J.double.call(2)], then=Call.of("total"))
+    if end == "cancel":
+        assert await wf.jobs[1].cancel()
+    else:
+        assert await queue.delete_jobs([wf.jobs[1].id]) == 1
+    assert await wf.status() == WorkflowStatus.RUNNING  # the other member can still run
+    async with Worker(queue, J, burst=True):
+        pass
+    assert await wf.jobs[0].status() == JobStatus.COMPLETE
+    info = await wf.info()
+    assert info.status == WorkflowStatus.FAILED and info.stopped_by == wf.jobs[1].id
+    assert wf.callback is not None and await wf.callback.status() == JobStatus.CANCELLED  # never ran
+    assert await queue.redis.hkeys(queue.keys.flows) == [wf.id.encode()]
+
+
+async def test_deleting_a_groups_waiting_callback_settles_the_workflow(queue: Queue) -> None:
+    wf = await queue.enqueue_group([J.double.call(1)], then=Call.of("total"))
+    assert wf.callback is not None
+    await J.free.enqueue(queue, 1.0)  # runs after the member: the callback then waits behind it
+    async with Worker(queue, J, concurrency=1):
+        with anyio.fail_after(10):
+            while await wf.callback.status() != JobStatus.QUEUED:
+                await anyio.sleep(0.01)
+        assert await queue.delete_jobs([wf.callback.id]) == 1
+    info = await wf.info()
+    assert info.status == WorkflowStatus.FAILED and info.stopped_by == wf.callback.id
+    assert await queue.redis.hkeys(queue.keys.flows) == [wf.id.encode()]  # its inputs too

@@ -1,7 +1,22 @@
 -- Shared fragment: uniqueness locks (see aioresque/_unique.py). A lock is a
 -- field of the queue's unique hash: key -> "<expiry ms or 0>|<mode>|<job id>",
 -- mode 'f' (until finished), 'q' (while waiting) or 't' (for its ttl). A job
--- holding one has st.uk = its key.
+-- holding one has st.uk = its key. Once the lock is released, st.um (mode)
+-- and st.ut (ttl ms, 0 for none) remember how it was held, so retry.lua can
+-- take it again the same way.
+--
+-- K fields: unique, state.
+
+-- Remember in st how job `id` holds its lock (the caller saves st).
+local function unique_remember(st, entry)
+  if st.um ~= nil then return end
+  local exp, mode = string.match(entry, '^(%d+)|(%a)|')
+  if not exp then return end
+  st.um = mode
+  local ttl = 0
+  if tonumber(exp) > 0 then ttl = math.max(1, tonumber(exp) - (tonumber(st.enqueued_at) or tonumber(exp))) end
+  st.ut = ttl
+end
 
 -- Release the lock (in K.unique) job `id` holds, if it still holds it. A 'ttl' lock stays
 -- until it expires: that is its point.
@@ -11,6 +26,49 @@ local function release_unique(K, id, st, now)
   if not entry then return end
   local exp, mode, holder = string.match(entry, '^(%d+)|(%a)|(.*)$')
   if holder ~= id then return end
+  unique_remember(st, entry)
   if mode == 't' and tonumber(exp) > now then return end
   redis.call('HDEL', K.unique, st.uk)
+end
+
+-- The id of the job holding lock `entry` if it still qualifies, else nil: the
+-- same test enqueue.lua applies before honouring a lock.
+local function unique_live_holder(K, entry, now)
+  local exp, mode, holder = string.match(entry, '^(%d+)|(%a)|(.*)$')
+  if not exp then return nil end
+  exp = tonumber(exp)
+  if exp > 0 and now >= exp then return nil end
+  if mode == 't' then return holder end
+  local raw = redis.call('HGET', K.state, holder)
+  if not raw then return nil end
+  local ok, st = pcall(cjson.decode, raw)
+  if not ok or type(st) ~= 'table' then return nil end
+  local s = st.status
+  if s == 'queued' or s == 'scheduled' or s == 'retrying' then return holder end
+  if mode == 'f' and s == 'active' then return holder end
+  return nil
+end
+
+-- Job `id` (state st, revived from the dead set) takes its lock again, as if
+-- enqueued now with the same key, mode and ttl. Returns nil when it holds the
+-- lock (or has none), else the id of the live job that holds it now: the
+-- caller then leaves the job where it is.
+local function unique_retake(K, id, st, now)
+  if st.uk == nil then return nil end
+  local entry = redis.call('HGET', K.unique, st.uk)
+  if entry then
+    local holder = unique_live_holder(K, entry, now)
+    if holder ~= nil and holder ~= id then return holder end
+    if string.match(entry, '^%d+|%a|(.*)$') == id then unique_remember(st, entry) end
+  end
+  local mode = st.um
+  if mode ~= 'f' and mode ~= 'q' and mode ~= 't' then mode = 'f' end
+  local ttl = tonumber(st.ut) or 0
+  if mode == 't' and ttl <= 0 then mode = 'f' end
+  local exp = 0
+  if ttl > 0 then exp = now + ttl end
+  -- ttl is now measured from the retry: remember it as such.
+  st.um, st.ut = mode, ttl
+  redis.call('HSET', K.unique, st.uk, string.format('%d|%s|%s', exp, mode, id))
+  return nil
 end

@@ -56,8 +56,8 @@ st.worker = nil
 st.due_at = nil
 st.parked = nil  -- a parked id left in the waiting set is dropped when its group is released
 limit_release(K, id, st)
+release_unique(K, id, st, now)  -- before the record is saved: it notes how the lock was held
 redis.call('HSET', K.state, id, cjson.encode(st))
-release_unique(K, id, st, now)
 flow_done(K, id, st, now, false, nil, 'cancelled')
 redis.call('HSET', K.errors, id, ARGV[2])
 redis.call('ZADD', K.dead, now, id)

@@ -8,19 +8,27 @@
 -- removed from the list and its record left alone. purge uses this mode.
 --
 -- A deleted job releases its uniqueness lock (see _unique.lua), whatever its mode.
+-- A deleted job of a workflow that had not finished (queued, scheduled,
+-- retrying) stops its workflow as a cancel does (see _flow.lua): the
+-- workflow becomes 'failed' with stopped_by = the deleted id, a chain's later
+-- steps and a group's callback are recorded as cancelled. Deleting a
+-- finished step changes nothing: its outcome already advanced the workflow.
 --
 -- KEYS: 1 queue, 2 scheduled, 3 active, 4 done, 5 dead, 6 jobs, 7 state,
---       8 results, 9 errors, 10 watched, 11 stats, 12 unique,
---       13.. one notify key per id
+--       8 results, 9 errors, 10 watched, 11 stats, 12 unique, 13 flows, 14 marker,
+--       15.. one notify key per id
 -- ARGV: 1 mode ('any' or 'queued'), 2.. job ids (as many as notify keys)
 -- Returns: {deleted, skipped because running}
 
 -- @include _guard.lua
+-- @include _flow.lua
 
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], done = KEYS[4], dead = KEYS[5],
            jobs = KEYS[6], state = KEYS[7], results = KEYS[8], errors = KEYS[9], watched = KEYS[10],
-           stats = KEYS[11], unique = KEYS[12]}
+           stats = KEYS[11], unique = KEYS[12], flows = KEYS[13], marker = KEYS[14]}
 check_types(K)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local mode = ARGV[1]
 local deleted, running = 0, 0
 for i = 2, #ARGV do
@@ -47,6 +55,9 @@ for i = 2, #ARGV do
       local entry = redis.call('HGET', K.unique, rec.uk)
       if entry and string.match(entry, '^%d+|%a|(.*)$') == id then redis.call('HDEL', K.unique, rec.uk) end
     end
+    if rec ~= nil and rec.wf ~= nil and (status == 'queued' or status == 'scheduled' or status == 'retrying') then
+      flow_done(K, id, rec, now, false, nil, 'deleted')
+    end
     redis.call('ZREM', K.scheduled, id)
     redis.call('ZREM', K.done, id)
     redis.call('ZREM', K.dead, id)
@@ -58,7 +69,7 @@ for i = 2, #ARGV do
       deleted = deleted + 1
     end
     if redis.call('SREM', K.watched, id) == 1 then
-      local key = KEYS[11 + i]
+      local key = KEYS[13 + i]
       redis.call('LPUSH', key, '1')
       redis.call('PEXPIRE', key, 60000)
     end

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import time
 import traceback
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any, NoReturn, cast
@@ -21,6 +23,7 @@ from .._handler import JobFunction, Registry, WorkerHook, retry_verdict
 from .._job import Job
 from .._keys import DEFAULT_PREFIX
 from .._limits import check_key
+from .._middleware import EnqueueMiddleware, PerformMiddleware, perform_chain
 from .._queue import (
     DEFAULT_MAX_PAYLOAD,
     Call,
@@ -34,6 +37,7 @@ from .._queue import (
 )
 from .._serializer import Serializer
 from .._status import JobStatus
+from .._unique import Unique, derive_key, resolve
 from ._records import EnqueuedJob, FakeJob
 
 Functions = ModuleType | Registry | Iterable[JobFunction[Any, Any] | WorkerHook]
@@ -56,18 +60,59 @@ class _NoRedis:
         return "<no Redis: aioresque.testing fake>"
 
 
+@dataclass(frozen=True, slots=True)
+class _Lock:
+    """A uniqueness lock of a fake queue: who holds it, how, until when (``time.monotonic()``)."""
+
+    holder: str
+    until: str
+    expires: float | None
+
+    def holds(self, record: EnqueuedJob | None, now: float) -> bool:
+        """Whether the lock still keeps duplicates out: the test ``enqueue.lua`` applies."""
+        if self.expires is not None and now >= self.expires:
+            return False
+        if self.until == "ttl":
+            return True
+        if record is None:
+            return False
+        if record.status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.RETRYING):
+            return True
+        return self.until == "finished" and record.status is JobStatus.ACTIVE
+
+
 class _Store:
     """The state every sibling of one fake queue shares."""
 
-    def __init__(self, registry: Registry, resources: dict[str, Any], raise_errors: bool, inline: bool) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        resources: dict[str, Any],
+        raise_errors: bool,
+        inline: bool,
+        perform_middleware: Sequence[PerformMiddleware],
+    ) -> None:
         self.registry = registry
         self.resources = resources
         self.raise_errors = raise_errors
         self.inline = inline
+        self.perform_middleware = tuple(perform_middleware)
         self.records: dict[tuple[str, str], EnqueuedJob] = {}
         self.waiting: list[EnqueuedJob] = []
         self.counters: dict[str, dict[str, int]] = {}
+        self.locks: dict[tuple[str, str], _Lock] = {}
         self.started = False
+
+    def holder(self, queue: str, key: str) -> str | None:
+        """The id of the job whose lock on ``key`` in ``queue`` keeps duplicates out, or None."""
+        lock = self.locks.get((queue, key))
+        if lock is None or not lock.holds(self.records.get((queue, lock.holder)), time.monotonic()):
+            return None
+        return lock.holder
+
+    def take(self, queue: str, key: str, job_id: str, unique: Unique) -> None:
+        expires = None if unique.ttl is None else time.monotonic() + unique.ttl
+        self.locks[(queue, key)] = _Lock(job_id, unique.until, expires)
 
     def count(self, queue: str, counter: str) -> None:
         counters = self.counters.setdefault(queue, {})
@@ -94,6 +139,19 @@ class FakeQueue(Queue):
     this fake. No Redis server is needed; methods that need one raise
     :class:`aioresque.ConfigurationError`.
 
+    Unique jobs (``_unique=``, a handler's ``unique=`` default) are kept
+    unique as on a real queue, per the same modes: while the lock is held,
+    enqueuing a duplicate returns the existing job and records nothing. A
+    lock is held while its job waits (and, for ``until="finished"``, runs),
+    or for its ttl; cancelling is not modelled, :meth:`clear` drops every
+    lock.
+
+    Enqueue middleware (``middleware=``, :meth:`add_middleware`) wraps every
+    enqueue as on a real queue, and perform middleware
+    (``perform_middleware=``, what a :class:`aioresque.Worker` takes as
+    ``middleware=``) wraps every attempt the fake runs, around the handler
+    only, inside its timeout, as in a worker.
+
     It is a ``Queue``, so code that takes a ``Queue`` takes it as it is, and a
     FastAPI app's queue dependency is replaced with
     ``app.dependency_overrides[aioresque.fastapi.get_queue] = lambda: fake``.
@@ -112,6 +170,9 @@ class FakeQueue(Queue):
             (default True). When False, a failure is recorded as a worker
             would: retried (at once, without backoff) until the job's
             attempts are used up, then ``failed``.
+        middleware: enqueue middleware, as for :class:`aioresque.Queue`.
+        perform_middleware: middleware wrapped around each attempt, as a
+            :class:`aioresque.Worker`'s ``middleware``.
     """
 
     _store: _Store
@@ -126,6 +187,8 @@ class FakeQueue(Queue):
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
         resources: dict[str, Any] | None = None,
         raise_errors: bool = True,
+        middleware: Sequence[EnqueueMiddleware] = (),
+        perform_middleware: Sequence[PerformMiddleware] = (),
     ) -> None:
         super().__init__(
             cast(Client, _NoRedis()),
@@ -133,9 +196,12 @@ class FakeQueue(Queue):
             prefix=prefix,
             serializer=serializer,
             max_payload_bytes=max_payload_bytes,
+            middleware=middleware,
         )
         inline = isinstance(self, InlineQueue)
-        self._store = _Store(_registry(functions), {} if resources is None else resources, raise_errors, inline)
+        self._store = _Store(
+            _registry(functions), {} if resources is None else resources, raise_errors, inline, perform_middleware
+        )
 
     def __repr__(self) -> str:
         mode = "inline" if self._store.inline else "fake"
@@ -170,6 +236,7 @@ class FakeQueue(Queue):
             )
             queue._store = self._store
             queue._siblings = self._siblings
+            queue._middleware = self._middleware  # one chain for the whole family
             self._siblings[name] = queue
         return cast(FakeQueue, queue)
 
@@ -181,26 +248,45 @@ class FakeQueue(Queue):
         """Record jobs as ``Queue.enqueue_many`` would enqueue them (inline: and run them).
 
         Every call is checked before any is recorded. An id that already
-        exists returns that job and adds nothing.
+        exists returns that job and adds nothing, and so does a unique call
+        whose lock a live job holds (that job is returned). With enqueue
+        middleware, each call goes through the chain on its own.
         """
-        prepared: list[tuple[FakeQueue, str, Call, bytes, float]] = []
+        return await super().enqueue_many(calls)
+
+    async def _enqueue_batch(self, calls: Iterable[Call]) -> list[Job[Any]]:
+        prepared: list[tuple[FakeQueue, str, Call, bytes, float, Unique | None]] = []
         for call in calls:
             queue = self if call.queue is None or call.queue == self.name else self.sibling(call.queue)
             job_id = call.job_id or uuid.uuid4().hex
             _check_job_id(job_id)
-            payload = self.encode_payload(call.name, call.args, call.kwargs)
+            payload = self.encode_payload(call.name, call.args, call.kwargs, call.meta)
             _max_attempts_arg(call.max_attempts)
             _timeout_ms(call.timeout)
             check_key(call.name, call.limit_key)  # limits themselves do not apply in a fake
-            prepared.append((queue, job_id, call, payload, _delay_ms(call.delay, call.at) / 1000))
+            unique = resolve(call.unique, None)
+            prepared.append((queue, job_id, call, payload, _delay_ms(call.delay, call.at) / 1000, unique))
         store = self._store
         handles: list[Job[Any]] = []
         added: list[tuple[FakeQueue, EnqueuedJob]] = []
-        for queue, job_id, call, payload, delay in prepared:
-            handles.append(FakeJob(queue, job_id))
+        for queue, job_id, call, payload, delay, unique in prepared:
             if (queue.name, job_id) in store.records:
+                handles.append(FakeJob(queue, job_id))
                 continue
-            args, kwargs = self.decode_payload(payload)
+            args, kwargs, meta = self.decode_body(payload)
+            key = None
+            if unique is not None:
+                key = (
+                    unique.key
+                    if unique.key is not None
+                    else derive_key(self.serializer, call.name, call.args, call.kwargs)
+                )
+                holder = store.holder(queue.name, key)
+                if holder is not None:
+                    handles.append(FakeJob(queue, holder))
+                    continue
+                store.take(queue.name, key, job_id, unique)
+            handles.append(FakeJob(queue, job_id))
             record = EnqueuedJob(
                 id=job_id,
                 name=call.name,
@@ -212,6 +298,8 @@ class FakeQueue(Queue):
                 delay=delay,
                 enqueued_at=datetime.now(UTC),
                 status=JobStatus.SCHEDULED if delay > 0 else JobStatus.QUEUED,
+                meta=meta,
+                unique_key=key,
             )
             store.records[(queue.name, job_id)] = record
             store.waiting.append(record)
@@ -307,6 +395,7 @@ class FakeQueue(Queue):
         self._store.records.clear()
         self._store.waiting.clear()
         self._store.counters.clear()
+        self._store.locks.clear()
 
     # -- running jobs ---------------------------------------------------------------
 
@@ -374,7 +463,15 @@ class FakeQueue(Queue):
         timeout = record.timeout if record.timeout is not None else handler.timeout
         worker_id = "inline" if store.inline else "fake"
         ctx = JobContext(
-            record.id, record.name, self, record.attempts, worker_id, store.resources, record.args, record.kwargs
+            record.id,
+            record.name,
+            self,
+            record.attempts,
+            worker_id,
+            store.resources,
+            record.args,
+            record.kwargs,
+            record.meta,
         )
         token = _current.set(ctx)
         error: Exception | None = None
@@ -385,7 +482,12 @@ class FakeQueue(Queue):
                     # The handler's before/after hooks run as in a worker.
                     if handler.before is not None:
                         await handler.before(ctx)
-                    result = await _call(handler, record.args, record.kwargs)
+                    if store.perform_middleware:
+                        result = await perform_chain(
+                            store.perform_middleware, ctx, lambda: _call(handler, record.args, record.kwargs)
+                        )
+                    else:
+                        result = await _call(handler, record.args, record.kwargs)
                     if handler.after is not None:
                         await handler.after(ctx, result)
                 except Exception as exc:  # noqa: BLE001 - recorded as the job's failure, re-raised below

@@ -52,6 +52,10 @@ class EnqueuedJob:
     """The exception the last attempt raised, if any."""
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+    """The string metadata enqueue middleware attached (``current_job().meta``)."""
+    unique_key: str | None = None
+    """The uniqueness key the job was enqueued with (its lock's name), or None."""
     _waiters: list[anyio.Event] = field(default_factory=list, repr=False)
 
     def info(self) -> JobInfo:
