@@ -552,6 +552,9 @@ class Queue:
     async def retry_jobs(self, job_ids: Iterable[str]) -> int:
         """Put failed/dead/cancelled (or scheduled/retrying) jobs back on the queue now.
 
+        A unique job takes its uniqueness lock again; if another live job holds
+        it now, that job is not retried (a warning names the holder).
+
         Returns:
             How many were put back; ids in other states are skipped.
         """
