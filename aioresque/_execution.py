@@ -167,18 +167,22 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
         )
     error: BaseException | None = None
     result: Any = None
+    # One cancel scope per job: the timeout is its deadline, and whoever
+    # cancels it from outside (shutdown, lost lease, cancel request) sets
+    # job.stop_reason first, so a cancellation without a reason is the timeout.
+    if timeout is not None:
+        job.scope.deadline = anyio.current_time() + timeout
     with job.scope:
-        with anyio.move_on_after(timeout) as deadline:
-            try:
-                result = await _perform(runner, handler, ctx)
-            except anyio.get_cancelled_exc_class() as exc:
-                if _cancel_requested():
-                    raise
-                error = exc  # the handler raised CancelledError itself: a failure, not a shutdown
-            except BaseException as exc:  # noqa: BLE001 - SystemExit & co. fail the job, not the worker
-                error = exc
+        try:
+            result = await _perform(runner, handler, ctx)
+        except anyio.get_cancelled_exc_class() as exc:
+            if _cancel_requested():
+                raise
+            error = exc  # the handler raised CancelledError itself: a failure, not a shutdown
+        except BaseException as exc:  # noqa: BLE001 - SystemExit & co. fail the job, not the worker
+            error = exc
     duration = time.perf_counter() - started
-    if job.scope.cancelled_caught or job.stop_reason is not None:
+    if job.stop_reason is not None:
         if job.stop_reason is StopReason.LEASE_LOST:
             log.warning("job %s %s stopped: its lease was lost", job.id, job.name)
             return None
@@ -188,7 +192,7 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
         log.info("job %s %s interrupted by shutdown; handing it back", job.id, job.name)
         return Outcome(job, Kind.REQUEUE)
     extra = {"job_id": job.id, "job_name": job.name, "queue": job.queue.name, "duration": duration}
-    if deadline.cancelled_caught:
+    if job.scope.cancelled_caught:
         log.warning("job %s %s timed out after %.3f s", job.id, job.name, duration, extra=extra)
         await _on_failure(handler, ctx, TimeoutError(f"the attempt exceeded its timeout of {timeout} s"))
         return fail(None, f"TimeoutError: the attempt exceeded its timeout of {timeout} s", "timeout")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -49,13 +50,13 @@ def load(name: str) -> Script:
     return Script(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
-async def run(redis: Any, name: str, keys: list[str], args: list[Any]) -> Any:
+async def run(redis: Any, name: str, keys: Sequence[str | bytes], args: Sequence[Any]) -> Any:
     """Run script ``name`` on ``redis`` (a client or a pipeline-free connection).
 
     Args:
         redis: a ``redis.asyncio`` client.
         name: the script's file name without ``.lua``.
-        keys: the KEYS, every key the script touches.
+        keys: the KEYS, every key the script touches (str, or bytes already encoded).
         args: the ARGV.
 
     Returns:
@@ -68,7 +69,7 @@ async def run(redis: Any, name: str, keys: list[str], args: list[Any]) -> Any:
         return await redis.eval(script.source, len(keys), *keys, *args)
 
 
-async def run_many(redis: Any, calls: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
+async def run_many(redis: Any, calls: Sequence[tuple[str, Sequence[str | bytes], Sequence[Any]]]) -> list[Any]:
     """Run several scripts in one pipelined round trip.
 
     Calls that hit NOSCRIPT (the server lost its script cache) did not run and
@@ -96,7 +97,7 @@ async def run_many(redis: Any, calls: list[tuple[str, list[str], list[Any]]]) ->
     return replies
 
 
-async def _run_or_error(redis: Any, name: str, keys: list[str], args: list[Any]) -> Any:
+async def _run_or_error(redis: Any, name: str, keys: Sequence[str | bytes], args: Sequence[Any]) -> Any:
     # As in a pipeline with raise_on_error=False: a script error is returned,
     # a connection error is raised.
     try:

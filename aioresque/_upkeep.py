@@ -1,7 +1,9 @@
 """A worker's background duties besides claiming and running jobs.
 
-:func:`run_upkeep` runs three loops in one task group for as long as the
-worker runs:
+:func:`run_heartbeat` extends the leases of the jobs in flight every
+``lease/3``, one ``extend.lua`` call per queue, and stops a job whose lease
+Redis says it lost (or whose cancellation it finds). :func:`run_upkeep` runs
+three more loops in one task group for as long as the worker runs:
 
 * **registry** — renews the worker's registration every few seconds
   (:mod:`aioresque._registry`) and removes it on a graceful stop;
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from redis.exceptions import RedisError, ResponseError
 
+from . import _scripts
 from ._cancel import CHECK_INTERVAL
 from ._connect import batch
 from ._execution import ClaimedJob, StopReason
@@ -60,6 +63,43 @@ async def run_upkeep(worker: Worker) -> None:
             await unregister(worker._base.redis, worker._base.prefix, worker.id)
         except (RedisError, OSError) as exc:
             log.warning("could not remove the worker's registration (it expires on its own): %s", exc)
+
+
+async def run_heartbeat(worker: Worker) -> None:
+    """Extend the leases of every job in flight every lease/3, one call per queue; stop jobs whose lease is gone."""
+    lease_ms = int(worker.lease * 1000)
+    while not worker._stopped.is_set():
+        with anyio.move_on_after(worker.lease / 3):
+            await worker._stopped.wait()
+        by_queue: dict[str, list[ClaimedJob]] = {}
+        for job in worker._running.values():
+            by_queue.setdefault(job.queue.name, []).append(job)
+        if not by_queue:
+            continue
+        calls = []
+        for jobs in by_queue.values():
+            k = jobs[0].queue.keys
+            calls.append(("extend", [k.active, k.state], [worker.id, lease_ms, *(j.id for j in jobs)]))
+        replies = await worker._redis_call(_scripts.run_many, worker._base.redis, calls)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                log.error("extending leases failed: %s", reply)
+                continue
+            for job_id, status in zip(map(_text, reply[::2]), map(_text, reply[1::2]), strict=True):
+                lost = worker._running.get(job_id)
+                if lost is None or lost.stop_reason is not None:
+                    continue
+                if status == "cancelled":
+                    log.info("job %s: cancelled by request; stopping it", job_id)
+                    lost.stop_reason = StopReason.CANCELLED
+                else:
+                    log.warning("job %s: lease lost (now %s elsewhere); cancelling it", job_id, status or "gone")
+                    lost.stop_reason = StopReason.LEASE_LOST
+                lost.scope.cancel()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 async def _registry_loop(worker: Worker) -> None:

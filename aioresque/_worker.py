@@ -1,16 +1,21 @@
 """``Worker``: claims jobs, runs many at once on one event loop, records outcomes.
 
-The worker runs four kinds of task in one task group:
+The worker runs these tasks in one task group:
 
-* the **claim loop** asks Redis for as many jobs as there are free slots,
-  queue by queue in priority order, and blocks on the queues' wake-up
-  markers (BZPOPMIN) when they are all empty, with a timeout that ends when
-  the next scheduled job falls due or the next lease expires;
+* the **claim loop** (:mod:`aioresque._claim`) asks Redis for as many jobs
+  as there are free slots, queue by queue in priority order, and blocks on
+  the queues' wake-up markers (BZPOPMIN) when they are all empty;
 * one **job task** per claimed job (see :mod:`aioresque._execution`);
-* the **flusher** records finished jobs' outcomes in one script call per
-  queue, and in the same call claims replacement jobs from the top queue;
-* the **heartbeat** extends the leases of every job in flight, one call per
-  queue, and cancels a job whose lease Redis says it lost.
+* the **flusher** (:mod:`aioresque._settle`) records finished jobs'
+  outcomes in one script call per queue, and in the same call claims
+  replacement jobs from the top queue;
+* the **heartbeat** and the other upkeep loops (:mod:`aioresque._upkeep`)
+  extend the leases of every job in flight, renew the worker's registration,
+  recover lost jobs fleet-wide and watch for cancellations.
+
+This module owns the worker's state and lifecycle (start, stop, pause,
+drain) and its handling of Redis outages; those modules read and update the
+state through the worker.
 
 Invariant: ``_free`` slots + jobs in ``_running`` + slots reserved by a
 claim in flight == ``concurrency``. A slot is released when its job's
@@ -20,7 +25,6 @@ returns, so the flusher can reuse it in the same round trip.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -37,10 +41,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from . import _scripts
-from ._connect import Client, blocking_limit, connect, is_cluster
+from . import _claim
+from ._connect import Client, connect
 from ._errors import ConfigurationError
-from ._execution import ClaimedJob, Kind, Outcome, Runner, StopReason, error_record, execute, parse_state
+from ._execution import ClaimedJob, Kind, Outcome, Runner, StopReason, error_record, execute
 from ._format import READS
 from ._handler import JobFunction, Registry, WorkerHook
 from ._health import QueueHealth
@@ -52,13 +56,13 @@ from ._retry import Backoff
 from ._scheduler import run_schedules
 from ._serializer import Serializer
 from ._server import check_server
-from ._upkeep import run_upkeep
+from ._settle import run_flusher
+from ._tasks import JobTasks
+from ._upkeep import run_heartbeat, run_upkeep
 from ._worker_metrics import WorkerMetrics
 
 log = logging.getLogger("aioresque.worker")
 
-IDLE_WAIT_CAP = 5.0
-"""Longest a blocking wait lasts (seconds): bounds idle traffic to ~0.2 commands/s."""
 RECONNECT_BACKOFF = (0.1, 5.0)
 """First and longest pause between tries while Redis is unreachable (seconds)."""
 
@@ -189,7 +193,7 @@ class Worker:
         self._tg_cm: Any = None
         self._outage = False
         self._runner: Runner | None = None
-        self._jobs: TaskGroup | None = None
+        self._jobs: JobTasks | None = None
         self._health = QueueHealth()
         # Internal knob, not public API: the newest state record format this
         # worker claims (aioresque/_format.py). Tests lower or raise it to play
@@ -295,13 +299,13 @@ class Worker:
                 self.middleware,
             )
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._flusher)
-                tg.start_soon(self._heartbeat)
+                tg.start_soon(run_flusher, self)
+                tg.start_soon(run_heartbeat, self)
                 tg.start_soon(run_upkeep, self)
                 tg.start_soon(run_schedules, self)
-                async with anyio.create_task_group() as jobs:
+                async with JobTasks() as jobs:
                     self._jobs = jobs
-                    await self._claim_loop()
+                    await _claim.claim_loop(self)
                     await self._drain()
                 self._jobs = None
                 # Every job task has ended and queued its outcome; the flusher
@@ -322,8 +326,11 @@ class Worker:
     # -- claiming ------------------------------------------------------------
 
     def _signal(self) -> None:
-        self._claimer_wake.set()
         self._flusher_wake.set()
+        # With no free slot (and no shutdown or burst waiting for jobs to end)
+        # the claim loop would only wake to wait again: leave it asleep.
+        if self._free > 0 or self._stopping or self.burst:
+            self._claimer_wake.set()
 
     async def _wait_changed(self) -> None:
         """Wait for a change, as the claim loop (or the drain after it)."""
@@ -348,153 +355,6 @@ class Worker:
                 return
             self._health.succeeded("*")
             self._queues = [self._base.sibling(n) for n in names]
-
-    def _start(self, queue: Queue, reply: Any) -> int:
-        """Start tasks for the jobs in a claim reply; returns how many.
-
-        Jobs that arrive after shutdown began are handed straight back.
-        """
-        dropped, items = reply[2], reply[3]
-        for job_id in dropped:
-            log.warning("queue %s: dropped job id %r with no record", queue.name, _text(job_id))
-        if len(reply) > 4 and reply[4]:
-            self._newer_format_seen(queue, [_text(i) for i in reply[4]])
-        count = len(items) // 3
-        for i in range(count):
-            job_id = _text(items[3 * i])
-            job = ClaimedJob(job_id, queue, parse_state(items[3 * i + 1]), _bytes(items[3 * i + 2]))
-            self._running[job_id] = job
-            if self._stopping or self._jobs is None:
-                self._outcomes.append(Outcome(job, Kind.REQUEUE))
-            else:
-                self._jobs.start_soon(self._run_job, job)
-        self._counters["claimed"] += count
-        return count
-
-    def _newer_format_seen(self, queue: Queue, ids: list[str]) -> None:
-        """Log jobs a claim left queued because their record format is newer (once per job)."""
-        fresh = [i for i in ids if i not in self._newer_logged]
-        if not fresh:
-            return
-        if len(self._newer_logged) > 10_000:  # bounded: a long-lived old worker logs again rather than grow
-            self._newer_logged.clear()
-        self._newer_logged.update(fresh)
-        log.warning(
-            "queue %s: %d job(s) (%s) have a state record format newer than this worker reads (%d); "
-            "left queued for an upgraded worker (counted as newer_format)",
-            queue.name,
-            len(fresh),
-            ", ".join(fresh[:5]) + (", ..." if len(fresh) > 5 else ""),
-            self._reads_format,
-        )
-
-    async def _claim_loop(self) -> None:
-        lease_ms = int(self.lease * 1000)
-        while not self._stopping:
-            if self._paused or self._free == 0:
-                await self._wait_changed()
-                continue
-            got = 0
-            next_wake: float | None = None
-            now_ms = 0.0
-            self._claim_scope = anyio.CancelScope()
-            with self._claim_scope:
-                for index, queue in enumerate(self._queues):
-                    if self._free == 0:
-                        break
-                    if not self._health.usable(queue.name, time.monotonic()):
-                        continue
-                    n = self._free
-                    self._free -= n  # reserved while the claim is in flight
-                    k = queue.keys
-                    try:
-                        reply = await self._redis_call(
-                            _scripts.run,
-                            queue.redis,
-                            "claim",
-                            [
-                                *(k.queue, k.scheduled, k.active, k.jobs, k.state, k.marker, k.dead, k.stats, k.paused),
-                                *(k.results, k.errors, k.done, k.watched, k.cancelled),  # checked for garbage only
-                                *(k.limits, k.waiting, k.reopen, k.flows),
-                            ],
-                            [self.id, n, lease_ms, self.max_lost, self._reads_format, *self._limit_args],
-                        )
-                    except ResponseError as exc:
-                        self._queue_failed(queue, exc)
-                        continue
-                    finally:
-                        self._free += n
-                    if self._health.succeeded(queue.name):
-                        log.warning("queue %s: claiming works again", queue.name)
-                    started = self._start(queue, reply)
-                    self._free -= started
-                    got += started
-                    if index == 0:
-                        self._top_has_work = started == n
-                    now_ms = float(reply[0])
-                    if reply[1] not in (b"", ""):
-                        wake = float(reply[1])
-                        next_wake = wake if next_wake is None else min(next_wake, wake)
-            self._claim_scope = None
-            if got or self._stopping or self._paused:
-                continue
-            if self.burst:
-                if not self._running and not self._outcomes:
-                    log.info("worker %s: queues empty, burst done", self.id)
-                    self._stopping = True
-                    break
-                await self._wait_changed()
-                continue
-            await self._idle_wait(next_wake, now_ms)
-            await self._resolve_queues()
-
-    async def _idle_wait(self, next_wake: float | None, now_ms: float) -> None:
-        """Block until an enqueue touches a marker, or something falls due."""
-        wait = IDLE_WAIT_CAP
-        if next_wake is not None:
-            wait = min(wait, max(0.001, (next_wake - now_ms) / 1000))
-        limit = blocking_limit(self._base.redis)  # a longer block would hit the socket timeout
-        if limit is not None:
-            wait = min(wait, limit)
-        if not self._queues:
-            await anyio.sleep(wait)
-            return
-        now = time.monotonic()
-        markers = [q.keys.marker for q in self._queues if self._health.usable(q.name, now)]
-        if self._health.failing():
-            wait = min(wait, self._health.first)  # come back soon to retry the failing queues
-        if not markers:
-            await anyio.sleep(wait)
-            return
-        self._claim_scope = anyio.CancelScope()
-        with self._claim_scope:
-            redis = self._base.redis
-            if is_cluster(redis) and len(markers) > 1:
-                # A blocking command watches keys of one slot only: one wait
-                # per queue, and the first to wake ends the others.
-                async with anyio.create_task_group() as tg:
-
-                    async def wait_one(marker: str) -> None:
-                        with contextlib.suppress(ResponseError):  # garbage in a marker: wait out the others
-                            await self._redis_call(redis.bzpopmin, [marker], wait)
-                        tg.cancel_scope.cancel()
-
-                    for marker in markers:
-                        tg.start_soon(wait_one, marker)
-            else:
-                # One BZPOPMIN across every marker (one node, or one queue).
-                try:
-                    await self._redis_call(redis.bzpopmin, markers, wait)
-                except ResponseError as exc:  # a marker holds garbage: the claim names the queue
-                    log.debug("idle wait failed: %s", exc)
-                    await anyio.sleep(wait)
-        self._claim_scope = None
-        self._top_has_work = True
-
-    def _queue_failed(self, queue: Queue, exc: ResponseError) -> None:
-        """A script on ``queue`` failed (garbage in one of its keys): back off that queue."""
-        if self._health.failed(queue.name, time.monotonic()):
-            log.error("queue %s: %s; leaving it alone for a while, serving the others", queue.name, exc)
 
     async def _drain(self) -> None:
         """After claiming stops: wait out the grace period, then cancel what runs."""
@@ -533,112 +393,6 @@ class Worker:
             self._free += 1
         self._signal()
 
-    # -- recording outcomes ----------------------------------------------------
-
-    async def _flusher(self) -> None:
-        lease_ms = int(self.lease * 1000)
-        while True:
-            if not self._outcomes:
-                if self._stopped.is_set():
-                    return
-                await self._wait_outcomes()
-                continue
-            batch, self._outcomes = self._outcomes, []
-            by_queue: dict[str, list[Outcome]] = {}
-            for outcome in batch:
-                by_queue.setdefault(outcome.job.queue.name, []).append(outcome)
-            top = self._queues[0].name if self._queues else None
-            calls = []
-            reserved: list[int] = []
-            for name, outcomes in by_queue.items():
-                queue = outcomes[0].job.queue
-                n = 0
-                if name == top and self._top_has_work and not (self._stopping or self._paused):
-                    # The slots these outcomes free are reused in the same round trip.
-                    n = self._free + len(outcomes)
-                    self._free = 0
-                reserved.append(n)
-                calls.append(("settle", _settle_keys(queue, outcomes), self._settle_args(queue, outcomes, n, lease_ms)))
-            replies = await self._redis_call(_scripts.run_many, self._base.redis, calls)
-            for outcomes, n, reply in zip(by_queue.values(), reserved, replies, strict=True):
-                self._after_settle(outcomes, n, reply)
-
-    def _settle_args(self, queue: Queue, outcomes: list[Outcome], claim_n: int, lease_ms: int) -> list[Any]:
-        r = queue.retention
-        args: list[Any] = [
-            self.id,
-            lease_ms,
-            self.max_lost,
-            claim_n,
-            int(r.completed_ttl * 1000),
-            r.completed_max,
-            int(r.dead_ttl * 1000),
-            r.dead_max,
-            len(outcomes),
-        ]
-        for o in outcomes:
-            args += [o.job.id, o.job.attempt, o.kind.value, o.value, int(o.retry_delay * 1000), o.max_attempts]
-        args.append(self._reads_format)
-        args += self._limit_args
-        return args
-
-    def _after_settle(self, outcomes: list[Outcome], claim_n: int, reply: Any) -> None:
-        if isinstance(reply, Exception):
-            # Not recorded: the leases will expire and the jobs will be
-            # recovered and run again (at-least-once).
-            log.error("recording %d outcome(s) failed: %s", len(outcomes), reply)
-            self._free += claim_n - len(outcomes) if claim_n else 0
-            for o in outcomes:
-                self._release(o.job)
-            return
-        for o, code in zip(outcomes, reply[0], strict=True):
-            if _text(code) == "ok":
-                self._counters[_COUNTER[o.kind]] += 1
-            else:
-                self._counters["refused"] += 1
-                log.warning("job %s: outcome refused, the lease was no longer held", o.job.id)
-            self._running.pop(o.job.id, None)
-        if claim_n:
-            started = self._start(outcomes[0].job.queue, reply[1:])
-            self._free += claim_n - started
-            self._top_has_work = started == claim_n
-        else:
-            self._free += len(outcomes)
-        self._signal()
-
-    # -- leases ----------------------------------------------------------------
-
-    async def _heartbeat(self) -> None:
-        lease_ms = int(self.lease * 1000)
-        while not self._stopped.is_set():
-            with anyio.move_on_after(self.lease / 3):
-                await self._stopped.wait()
-            by_queue: dict[str, list[ClaimedJob]] = {}
-            for job in self._running.values():
-                by_queue.setdefault(job.queue.name, []).append(job)
-            if not by_queue:
-                continue
-            calls = []
-            for jobs in by_queue.values():
-                k = jobs[0].queue.keys
-                calls.append(("extend", [k.active, k.state], [self.id, lease_ms, *(j.id for j in jobs)]))
-            replies = await self._redis_call(_scripts.run_many, self._base.redis, calls)
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    log.error("extending leases failed: %s", reply)
-                    continue
-                for job_id, status in zip(map(_text, reply[::2]), map(_text, reply[1::2]), strict=True):
-                    lost = self._running.get(job_id)
-                    if lost is None or lost.stop_reason is not None:
-                        continue
-                    if status == "cancelled":
-                        log.info("job %s: cancelled by request; stopping it", job_id)
-                        lost.stop_reason = StopReason.CANCELLED
-                    else:
-                        log.warning("job %s: lease lost (now %s elsewhere); cancelling it", job_id, status or "gone")
-                        lost.stop_reason = StopReason.LEASE_LOST
-                    lost.scope.cancel()
-
     # -- Redis outages -----------------------------------------------------------
 
     async def _redis_call(self, fn: Any, *args: Any) -> Any:
@@ -673,29 +427,3 @@ class Worker:
                 self._outage = False
                 log.warning("Redis reachable again; resuming")
             return result
-
-
-_COUNTER = {
-    Kind.COMPLETE: "completed",
-    Kind.FAIL: "failed",
-    Kind.ABORT: "failed",
-    Kind.DEAD: "failed",
-    Kind.REQUEUE: "requeued",
-}
-
-
-def _settle_keys(queue: Queue, outcomes: list[Outcome]) -> list[str]:
-    k = queue.keys
-    keys = [k.queue, k.scheduled, k.active, k.jobs, k.state, k.marker, k.dead, k.stats]
-    keys += [k.results, k.errors, k.done, k.watched, k.paused, k.history, k.unique]
-    keys += [k.limits, k.waiting, k.reopen, k.flows]
-    keys += [k.notify(o.job.id) for o in outcomes]
-    return keys
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _bytes(value: bytes | str) -> bytes:
-    return value.encode() if isinstance(value, str) else value

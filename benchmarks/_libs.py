@@ -136,6 +136,7 @@ class Aioresque(Library):
     jobs_module = "aioresque_jobs"
     default_concurrency = 10
     has_bulk = True
+    processes = 1  # --processes N (the harness's 1 -> 2 process figure sets 2)
 
     def versions(self) -> dict[str, str]:
         """Versions; aioresque itself is imported from the repository, installed or not."""
@@ -154,6 +155,7 @@ class Aioresque(Library):
     def worker_command(self, concurrency: int | None) -> list[str]:
         cmd = [sys.executable, "-m", "aioresque", "worker", "benchmarks.peers.aioresque_jobs"]
         cmd += ["--queues", QUEUE, "--prefix", "bench", "--redis-url", self.redis_url, "--log-level", "WARNING"]
+        cmd += ["--processes", str(self.processes)] if self.processes > 1 else []
         return cmd + (["--concurrency", str(concurrency)] if concurrency else [])
 
     async def enqueue(self, job: str, i: int) -> None:

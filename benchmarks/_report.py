@@ -145,6 +145,16 @@ def markdown(result: Mapping[str, Any]) -> str:
     for drain, title in COST_TABLES.items():
         shown = conc if drain == "drain_default" else {}
         parts += ["", f"## {title}", "", table(cost_columns(drain), libs, figures, notes, shown)]
+    one, two = (figures.get(SUBJECT, {}).get(f"{k}.rate") for k in ("drain_c100", "drain_c100_p2"))
+    if one and two:
+        parts += [
+            "",
+            "## One process, then two",
+            "",
+            f"{SUBJECT} drain at c=100: {one:,.0f} jobs/s with one worker process, {two:,.0f} jobs/s"
+            f" with `--processes 2` ({two / one:.2f}{TIMES}; the machine's two cores also run Redis"
+            " and the benchmark's producer).",
+        ]
     body = result.get("body_cpu_us", {})
     parts += [
         "",

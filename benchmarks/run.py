@@ -33,7 +33,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import _report
-from benchmarks._libs import ALL, Library
+from benchmarks._libs import ALL, Aioresque, Library
 from benchmarks._measure import REPO, Bench, BenchError, Drain, body_cost
 from benchmarks._server import RedisServer
 
@@ -120,6 +120,16 @@ async def measure_library(
         record_drain(
             "drain_c100", await attempt("drain_c100", bench.drain("drain_c100", n, HIGH_CONCURRENCY, sizes.timeout))
         )
+        if isinstance(lib, Aioresque):  # 1 -> 2 processes: the same drain under `--processes 2`
+            await bench.reset()
+            await attempt("drain_c100_p2", bench.fill("noop", n))
+            lib.processes = 2
+            try:
+                two = await attempt("drain_c100_p2", bench.drain("drain_c100_p2", n, HIGH_CONCURRENCY, sizes.timeout))
+            finally:
+                lib.processes = 1
+            if two is not None:
+                figures["drain_c100_p2.rate"] = two.rate
         await bench.reset()
         await attempt("sleep_c100", bench.fill("sleepy", sizes.sleep))
         sleep = await attempt("sleep_c100", bench.drain("sleep_c100", sizes.sleep, HIGH_CONCURRENCY, sizes.timeout))

@@ -108,15 +108,28 @@ end
 -- lists ids that had no state record and were discarded, and newer lists ids
 -- whose record format is newer than `reads`: each went back to the back of
 -- the queue untouched, for a newer worker (counted as newer_format).
-local function take(K, now, worker, n, lease_ms, max_lost, reads, L)
+--
+-- maintain (default true): recover expired leases, promote due scheduled
+-- jobs and run limit timers first. settle.lua skips this on most calls while
+-- a worker is busy (the worker asks for it every few dozen jobs or 50 ms), so
+-- a busy queue pays for the range queries once per batch of batches.
+-- next_wake is computed only when nothing was claimed (a worker that got jobs
+-- does not wait), and never when want_wake is false: it is then ''.
+local function take(K, now, worker, n, lease_ms, max_lost, reads, L, maintain, want_wake)
   reads = tonumber(reads) or 1
   L = L or {}
-  recover(K, now, 100, max_lost)
-  promote(K, now, math.max(n, 100))
-  limit_timers(K, now)
+  if maintain ~= false then
+    recover(K, now, 100, max_lost)
+    promote(K, now, math.max(n, 100))
+    limit_timers(K, now)
+  end
+  local function wake_at(claimed)
+    if claimed > 0 or want_wake == false then return '' end
+    return next_wake(K)
+  end
   if K.paused and redis.call('EXISTS', K.paused) == 1 then
     -- Paused: recovery and promotion go on, but nothing is handed out.
-    return {now, next_wake(K), {}, {}, {}}
+    return {now, wake_at(0), {}, {}, {}}
   end
   local items = {}
   local dropped = {}
@@ -179,5 +192,5 @@ local function take(K, now, worker, n, lease_ms, max_lost, reads, L)
     -- This worker is full and work is left: let another idle worker wake up.
     wake(K)
   end
-  return {now, next_wake(K), dropped, items, newer}
+  return {now, wake_at(claimed), dropped, items, newer}
 end

@@ -24,8 +24,40 @@
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], jobs = KEYS[4],
            state = KEYS[5], marker = KEYS[6], dead = KEYS[7], stats = KEYS[8], paused = KEYS[9],
            limits = KEYS[15], waiting = KEYS[16], reopen = KEYS[17], flows = KEYS[18]}
+local now = now_ms()
+
+-- The idle case (an idle worker runs this after every wait): nothing queued,
+-- no scheduled job due, no lease expired, no limit timer due. The script then
+-- writes nothing, so it needs no type checks beyond the two hashes that hold
+-- the jobs (whose garbage must still be reported while the queue is empty);
+-- the reads that find it idle give the next wake-up time too. Any error in
+-- these reads (garbage) falls through to check_types, which names the key.
+local function idle_wake()
+  local len = redis.pcall('LLEN', K.queue)
+  if type(len) ~= 'number' or len > 0 then return nil end
+  local best = nil
+  local zsets = {K.scheduled, K.active}
+  -- Limit timers matter only to a worker serving limited handlers (ARGV[6] > 0).
+  if (tonumber(ARGV[6]) or 0) > 0 then zsets[3] = K.reopen end
+  for _, key in ipairs(zsets) do
+    local r = redis.pcall('ZRANGE', key, 0, 0, 'WITHSCORES')
+    if r.err then return nil end
+    if r[2] then
+      local v = tonumber(r[2])
+      if v <= now then return nil end
+      if best == nil or v < best then best = v end
+    end
+  end
+  if best == nil then return '' end
+  return tostring(best)
+end
+
+local idle = idle_wake()
+if idle ~= nil then
+  check_types({jobs = K.jobs, state = K.state})
+  return {now, idle, {}, {}, {}}
+end
 check_types(K)
 check_types({results = KEYS[10], errors = KEYS[11], done = KEYS[12], watched = KEYS[13], cancelled = KEYS[14]})
-local now = now_ms()
 return take(K, now, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
             parse_limits(6))

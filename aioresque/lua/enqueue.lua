@@ -10,10 +10,13 @@
 -- or past the lock's expiry) loses the lock to the new job.
 --
 -- KEYS: 1 queue, 2 scheduled, 3 jobs, 4 state, 5 marker, 6 stats, 7 unique
--- ARGV: 1 count, then per job 10 values:
---       id, name, payload, max attempts (or '': the handler's), timeout (ms or ''), delay (ms),
+-- ARGV: 1 count, then per job either 4 values for a plain job:
+--       'p', id, name, payload
+--       or 11 values:
+--       'f', id, name, payload, max attempts (or '': the handler's), timeout (ms or ''), delay (ms),
 --       uniqueness key (or ''), lock mode ('f', 'q', 't' or ''), lock ttl (ms, 0 for none),
 --       limit key (or '': see _limit.lua)
+--       (a plain job is the 'f' form with '', '', 0, '', '', 0, '')
 -- Returns: one entry per job: '' when it was added, '=' .. id when the job
 --          holding its uniqueness lock was returned instead, else the
 --          existing job's status.
@@ -46,10 +49,17 @@ local function live_holder(entry)
   return nil
 end
 
-for i = 0, count - 1 do
-  local b = 2 + i * 10
-  local id = ARGV[b]
-  local ukey = ARGV[b + 6]
+local cursor = 2
+for _ = 1, count do
+  local id, name, payload = ARGV[cursor + 1], ARGV[cursor + 2], ARGV[cursor + 3]
+  local max_attempts, timeout, delay, ukey, mode, ttl, lkey = '', '', 0, '', '', 0, ''
+  if ARGV[cursor] == 'p' then
+    cursor = cursor + 4
+  else
+    max_attempts, timeout, delay = ARGV[cursor + 4], ARGV[cursor + 5], tonumber(ARGV[cursor + 6])
+    ukey, mode, ttl, lkey = ARGV[cursor + 7], ARGV[cursor + 8], tonumber(ARGV[cursor + 9]), ARGV[cursor + 10]
+    cursor = cursor + 11
+  end
   local existing = redis.call('HGET', KEYS[4], id)
   local holder = nil
   if not existing and ukey ~= '' then
@@ -66,19 +76,17 @@ for i = 0, count - 1 do
       out[#out + 1] = 'unknown'
     end
   else
-    local st = {v = 1, name = ARGV[b + 1], attempts = 0, failures = 0, lost = 0, enqueued_at = now}
-    if ARGV[b + 3] ~= '' then st.max_attempts = tonumber(ARGV[b + 3]) end
-    if ARGV[b + 4] ~= '' then st.timeout = tonumber(ARGV[b + 4]) end
-    if ARGV[b + 9] ~= '' then st.lk = ARGV[b + 9] end
+    local st = {v = 1, name = name, attempts = 0, failures = 0, lost = 0, enqueued_at = now}
+    if max_attempts ~= '' then st.max_attempts = tonumber(max_attempts) end
+    if timeout ~= '' then st.timeout = tonumber(timeout) end
+    if lkey ~= '' then st.lk = lkey end
     if ukey ~= '' then
-      local ttl = tonumber(ARGV[b + 8])
       local exp = 0
       if ttl > 0 then exp = now + ttl end
       st.uk = ukey
-      redis.call('HSET', KEYS[7], ukey, string.format('%d|%s|%s', exp, ARGV[b + 7], id))
+      redis.call('HSET', KEYS[7], ukey, string.format('%d|%s|%s', exp, mode, id))
     end
-    local delay = tonumber(ARGV[b + 5])
-    redis.call('HSET', KEYS[3], id, ARGV[b + 2])
+    redis.call('HSET', KEYS[3], id, payload)
     if delay > 0 then
       st.status = 'scheduled'
       st.due_at = now + delay

@@ -14,9 +14,12 @@
 --   requeue   the job goes back to the head of its queue and the attempt it
 --             used is given back (graceful shutdown).
 --
--- Afterwards, finished records older than the retention age or beyond the
--- retention count are pruned, a bounded number per call. A job that ends
--- (complete, failed, dead) or is pruned releases its uniqueness lock.
+-- Afterwards, on the calls where the worker asks for maintenance (every few
+-- dozen outcomes or 50 ms, not every call), finished records older than the
+-- retention age or beyond the retention count are pruned, a bounded number
+-- per call, and the claim recovers expired leases and promotes due jobs
+-- first. A job that ends (complete, failed, dead) or is pruned releases its
+-- uniqueness lock.
 --
 -- KEYS: 1 queue, 2 scheduled, 3 active, 4 jobs, 5 state, 6 marker, 7 dead,
 --       8 stats, 9 results, 10 errors, 11 done, 12 watched, 13 paused,
@@ -27,10 +30,12 @@
 --       9 outcome count, then per outcome 6 values:
 --       id, attempt, kind, value, retry delay (ms),
 --       max attempts (the handler's, used when the job did not set its own),
---       then 1 value: the newest state record format the worker claims,
+--       then 2 values: the newest state record format the worker claims,
+--       maintain ('1' to prune and to recover/promote before claiming, '0' not),
 --       then the worker's limits as in claim.lua (count, then 4 values per handler)
--- Returns: {{'ok' | 'refused' per outcome}, now, next wake, dropped, items, newer}
---          (the last four as in claim.lua; empty when claim n is 0)
+-- Returns: {{'ok' | 'refused' per outcome}, now, '', dropped, items, newer}
+--          (the last three as in claim.lua; empty when claim n is 0; the next
+--          wake is never computed here: a worker that settles is not idle)
 
 -- @include _guard.lua
 -- @include _limit.lua
@@ -47,9 +52,12 @@ check_types(K)
 local worker = ARGV[1]
 local now = now_ms()
 local count = tonumber(ARGV[9])
+local maintain = ARGV[11 + count * 6] == '1'
 local codes = {}
 local woke = false
 local n_completed, n_failed = 0, 0  -- for the history ring
+-- Counter increments, applied once per call rather than once per outcome.
+local counts = {refused = 0, completed = 0, failed = 0, retried = 0, dead = 0}
 
 local function notify(i, id)
   if redis.call('SREM', K.watched, id) == 1 then
@@ -69,7 +77,7 @@ for i = 1, count do
   if st == nil or st.status ~= 'active' or st.worker ~= worker or st.attempts ~= attempt
       or redis.call('ZSCORE', K.active, id) == false then
     codes[i] = 'refused'
-    redis.call('HINCRBY', K.stats, 'refused', 1)
+    counts.refused = counts.refused + 1
     if st ~= nil then
       st.refused = (st.refused or 0) + 1
       save_state(K, id, st)
@@ -84,7 +92,7 @@ for i = 1, count do
       st.finished_at = now
       redis.call('HSET', K.results, id, value)
       redis.call('ZADD', K.done, now, id)
-      redis.call('HINCRBY', K.stats, 'completed', 1)
+      counts.completed = counts.completed + 1
       n_completed = n_completed + 1
       release_unique(K, id, st, now)
       flow_done(K, id, st, now, true, value, 'complete')
@@ -92,20 +100,20 @@ for i = 1, count do
     elseif kind == 'fail' or kind == 'abort' then
       st.failures = (tonumber(st.failures) or 0) + 1
       redis.call('HSET', K.errors, id, value)
-      redis.call('HINCRBY', K.stats, 'failed', 1)
+      counts.failed = counts.failed + 1
       n_failed = n_failed + 1
       if kind == 'fail' and st.failures < (tonumber(st.max_attempts) or tonumber(ARGV[b + 5])) then
         local due = now + tonumber(ARGV[b + 4])
         st.status = 'retrying'
         st.due_at = due
         redis.call('ZADD', K.scheduled, due, id)
-        redis.call('HINCRBY', K.stats, 'retried', 1)
+        counts.retried = counts.retried + 1
         woke = true
       else
         st.status = 'failed'
         st.finished_at = now
         redis.call('ZADD', K.dead, now, id)
-        redis.call('HINCRBY', K.stats, 'dead', 1)
+        counts.dead = counts.dead + 1
         release_unique(K, id, st, now)
         flow_done(K, id, st, now, false, nil, 'failed')
         notify(i, id)
@@ -115,7 +123,7 @@ for i = 1, count do
       st.finished_at = now
       redis.call('HSET', K.errors, id, value)
       redis.call('ZADD', K.dead, now, id)
-      redis.call('HINCRBY', K.stats, 'dead', 1)
+      counts.dead = counts.dead + 1
       n_failed = n_failed + 1
       release_unique(K, id, st, now)
       flow_done(K, id, st, now, false, nil, 'dead')
@@ -131,6 +139,9 @@ for i = 1, count do
   end
 end
 if woke then wake(K) end
+for _, name in ipairs({'refused', 'completed', 'failed', 'retried', 'dead'}) do
+  if counts[name] > 0 then redis.call('HINCRBY', K.stats, name, counts[name]) end
+end
 
 -- Throughput history (dashboards): a ring of 60 one-minute slots, one field
 -- each, "minute:completed:failed"; a slot holding an older minute restarts.
@@ -148,14 +159,17 @@ if n_completed + n_failed > 0 then
 end
 
 -- Retention: drop the oldest finished records past their age or count.
-local has_locks = redis.call('EXISTS', K.unique) == 1
-local has_flows = redis.call('EXISTS', K.flows) == 1
+local has_locks, has_flows = nil, nil
 local function prune(set, ttl, max)
   local ids = redis.call('ZRANGEBYSCORE', set, '-inf', now - ttl, 'LIMIT', 0, 100)
   local over = redis.call('ZCARD', set) - #ids - max
   if over > 0 then
     local more = redis.call('ZRANGE', set, #ids, #ids + math.min(over, 100) - 1)
     for _, id in ipairs(more) do ids[#ids + 1] = id end
+  end
+  if #ids > 0 and has_locks == nil then
+    has_locks = redis.call('EXISTS', K.unique) == 1
+    has_flows = redis.call('EXISTS', K.flows) == 1
   end
   for _, id in ipairs(ids) do
     -- Only jobs with a lock still held ('ttl' mode, or lost by recovery) need this.
@@ -169,13 +183,16 @@ local function prune(set, ttl, max)
     redis.call('SREM', K.watched, id)
   end
 end
-prune(K.done, tonumber(ARGV[5]), tonumber(ARGV[6]))
-prune(K.dead, tonumber(ARGV[7]), tonumber(ARGV[8]))
-
 local n = tonumber(ARGV[4])
+local taken = {now, '', {}, {}, {}}
 if n > 0 then
-  local taken = take(K, now, worker, n, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[10 + count * 6]),
-                     parse_limits(11 + count * 6))
-  return {codes, taken[1], taken[2], taken[3], taken[4], taken[5]}
+  taken = take(K, now, worker, n, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[10 + count * 6]),
+               parse_limits(12 + count * 6), maintain, false)
 end
-return {codes, now, '', {}, {}, {}}
+-- Pruned when asked, and whenever the call claims nothing or the queue ran dry (the worker may go idle
+-- now, and retention should hold from then on).
+if maintain or n == 0 or #taken[4] < n * 3 then
+  prune(K.done, tonumber(ARGV[5]), tonumber(ARGV[6]))
+  prune(K.dead, tonumber(ARGV[7]), tonumber(ARGV[8]))
+end
+return {codes, taken[1], taken[2], taken[3], taken[4], taken[5]}
