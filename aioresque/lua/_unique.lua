@@ -5,7 +5,7 @@
 -- and st.ut (ttl ms, 0 for none) remember how it was held, so retry.lua can
 -- take it again the same way.
 --
--- K fields: unique, state.
+-- K fields: unique, state (unique_live_holder reads state only).
 
 -- Remember in st how job `id` holds its lock (the caller saves st).
 local function unique_remember(st, entry)
@@ -31,8 +31,9 @@ local function release_unique(K, id, st, now)
   redis.call('HDEL', K.unique, st.uk)
 end
 
--- The id of the job holding lock `entry` if it still qualifies, else nil: the
--- same test enqueue.lua applies before honouring a lock.
+-- The id of the job holding lock `entry` if it still qualifies, else nil:
+-- enqueue.lua honours a lock only then, and retry.lua takes a lock back only
+-- when it is nil.
 local function unique_live_holder(K, entry, now)
   local exp, mode, holder = string.match(entry, '^(%d+)|(%a)|(.*)$')
   if not exp then return nil end

@@ -22,6 +22,7 @@
 --          existing job's status.
 
 -- @include _guard.lua
+-- @include _unique.lua
 
 check_types({queue = KEYS[1], scheduled = KEYS[2], jobs = KEYS[3], state = KEYS[4], marker = KEYS[5],
              stats = KEYS[6], unique = KEYS[7]})
@@ -32,22 +33,7 @@ local count = tonumber(ARGV[1])
 local out = {}
 local added = 0
 
--- The id of the job holding lock `entry` if it still qualifies, else nil.
-local function live_holder(entry)
-  local exp, mode, holder = string.match(entry, '^(%d+)|(%a)|(.*)$')
-  if not exp then return nil end
-  exp = tonumber(exp)
-  if exp > 0 and now >= exp then return nil end
-  if mode == 't' then return holder end
-  local raw = redis.call('HGET', KEYS[4], holder)
-  if not raw then return nil end
-  local ok, st = pcall(cjson.decode, raw)
-  if not ok or type(st) ~= 'table' then return nil end
-  local s = st.status
-  if s == 'queued' or s == 'scheduled' or s == 'retrying' then return holder end
-  if mode == 'f' and s == 'active' then return holder end
-  return nil
-end
+local UK = {state = KEYS[4], unique = KEYS[7]}
 
 local cursor = 2
 for _ = 1, count do
@@ -64,7 +50,7 @@ for _ = 1, count do
   local holder = nil
   if not existing and ukey ~= '' then
     local entry = redis.call('HGET', KEYS[7], ukey)
-    if entry then holder = live_holder(entry) end
+    if entry then holder = unique_live_holder(UK, entry, now) end
   end
   if holder then
     out[#out + 1] = '=' .. holder
