@@ -66,6 +66,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--delay", type=float, default=None, help="seconds before it may run")
     p.add_argument("--max-attempts", type=int, default=None, help="attempts before it is dead")
     p.add_argument("--timeout", type=float, default=None, help="seconds an attempt may run")
+    p.add_argument("--at", type=_aware_time, default=None, help="run no earlier than this ISO time with an offset")
+    p.add_argument(
+        "--unique",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="KEY",
+        help="enqueue only if no equal job waits or runs (KEY: the uniqueness key; default: name + arguments)",
+    )
+    p.add_argument("--limit-key", default=None, help="the key its handler's concurrency/rate limits count under")
     common(p)
     p.set_defaults(run=lambda a: run_command(a, _enqueue))
 
@@ -365,6 +375,17 @@ def parse_json_args(values: list[str], kwargs: str | None) -> tuple[list[Any], d
     return args, kw
 
 
+def _aware_time(text: str) -> datetime:
+    """An ISO 8601 time with a UTC offset (``--at``)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r}") from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset (e.g. 2027-01-01T09:00+01:00)")
+    return when
+
+
 async def _enqueue(queue: Queue, args: argparse.Namespace) -> int:
     try:
         values, kwargs = parse_json_args(args.args, args.kwargs)
@@ -377,6 +398,9 @@ async def _enqueue(queue: Queue, args: argparse.Namespace) -> int:
         _delay=args.delay,
         _max_attempts=args.max_attempts,
         _timeout=args.timeout,
+        _at=args.at,
+        _unique=args.unique,
+        _limit_key=args.limit_key,
         **kwargs,
     )
     status = await job.status()

@@ -170,3 +170,25 @@ def test_progress_line_only_on_a_terminal() -> None:
     quiet(1, 2)
     quiet.close()
     assert piped.getvalue() == ""
+
+
+async def test_enqueue_at_a_time_unique_and_with_a_limit_key(queue: Queue, redis_url: str, prefix: str) -> None:
+    at = run(cli(redis_url, prefix, "enqueue", "add", "1", "2", "--id", "later", "--at", "2099-01-01T09:00+01:00"))
+    assert "later scheduled on default" in at.stdout, at.stderr
+    info = await queue.job("later").info()
+    assert info.status is JobStatus.SCHEDULED
+    assert info.due_at is not None  # _at becomes a delay on Redis's clock: equal within clock skew
+    assert abs((info.due_at - datetime(2099, 1, 1, 8, 0, tzinfo=UTC)).total_seconds()) < 1
+    naive = run(cli(redis_url, prefix, "enqueue", "add", "1", "2", "--at", "2099-01-01T09:00"))
+    assert naive.returncode == 2 and "has no UTC offset" in naive.stderr
+
+    first = json.loads(run(cli(redis_url, prefix, "enqueue", "add", "5", "5", "--unique", "--json")).stdout)
+    again = json.loads(run(cli(redis_url, prefix, "enqueue", "add", "5", "5", "--unique", "--json")).stdout)
+    assert again["id"] == first["id"]  # the duplicate returned the waiting job
+    keyed = json.loads(run(cli(redis_url, prefix, "enqueue", "add", "6", "6", "--unique", "k1", "--json")).stdout)
+    other = json.loads(run(cli(redis_url, prefix, "enqueue", "add", "7", "7", "--unique", "k1", "--json")).stdout)
+    assert other["id"] == keyed["id"] != first["id"]
+
+    limited = run(cli(redis_url, prefix, "enqueue", "add", "8", "8", "--limit-key", "customer-9", "--id", "lk"))
+    assert limited.returncode == 0, limited.stderr
+    assert await queue.job("lk").status() is JobStatus.QUEUED
