@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from ._keys import DEFAULT_PREFIX
 from ._queue import DEFAULT_URL
 
 EXIT_USAGE = 2
@@ -30,6 +31,12 @@ def _commands() -> list[Any]:
 def default_url() -> str:
     """The Redis URL a command uses when ``--redis-url`` is not given."""
     return os.environ.get("AIORESQUE_REDIS_URL", DEFAULT_URL)
+
+
+def connection_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--redis-url`` and ``--prefix``, the options every command that talks to Redis takes."""
+    parser.add_argument("--redis-url", default=None, help=f"Redis URL (default: $AIORESQUE_REDIS_URL or {DEFAULT_URL})")
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"Redis key namespace (default: {DEFAULT_PREFIX})")
 
 
 def positive_float(text: str) -> float:

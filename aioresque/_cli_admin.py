@@ -20,11 +20,10 @@ from typing import Any
 import anyio
 
 from . import _admin
-from ._cli import default_url, fail
+from ._cli import connection_options, default_url, fail
 from ._cli_format import ProgressLine, ago, jsonable, paint, short_duration, table, use_colour
 from ._errors import AioresqueError, JobNotFound
-from ._keys import DEFAULT_PREFIX
-from ._queue import DEFAULT_URL, Queue
+from ._queue import Queue
 from ._registry import WorkerInfo, list_workers
 from ._status import JobInfo, JobStatus
 
@@ -35,8 +34,7 @@ LATENCY_WARNING = 60.0
 
 def common(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
     """Add ``--redis-url``, ``--prefix`` (and ``--json``) to a command."""
-    parser.add_argument("--redis-url", default=None, help=f"Redis URL (default: $AIORESQUE_REDIS_URL or {DEFAULT_URL})")
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"Redis key namespace (default: {DEFAULT_PREFIX})")
+    connection_options(parser)
     if json_flag:
         parser.add_argument("--json", action="store_true", help="print JSON for scripts")
 

@@ -18,11 +18,10 @@ from typing import Any
 
 import anyio
 
-from ._cli import default_url, fail
+from ._cli import connection_options, default_url, fail
 from ._cli_format import table, use_colour
 from ._errors import AioresqueError
-from ._keys import DEFAULT_PREFIX
-from ._queue import DEFAULT_URL, Queue
+from ._queue import Queue
 from ._scheduler import ScheduleInfo
 
 
@@ -31,21 +30,16 @@ def add_parser(sub: Any) -> None:
     cron = sub.add_parser("cron", help="list, pause or resume periodic (cron) schedules")
     actions = cron.add_subparsers(dest="cron_action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="list every schedule and its last and next tick")
-    _common(listing)
+    connection_options(listing)
     listing.add_argument("--queue", default=None, help="only this queue's schedules (default: every known queue)")
     listing.add_argument("--json", action="store_true", help="print one JSON object per schedule")
     listing.set_defaults(run=_run_list)
     for action, text in (("pause", "skip a schedule's ticks until resumed"), ("resume", "resume a paused schedule")):
         p = actions.add_parser(action, help=text)
         p.add_argument("name", help="the schedule's name (its handler's job name)")
-        _common(p)
+        connection_options(p)
         p.add_argument("--queue", default="default", help="the schedule's queue (default: default)")
         p.set_defaults(run=_run_pause, paused=action == "pause")
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--redis-url", default=None, help=f"Redis URL (default: $AIORESQUE_REDIS_URL or {DEFAULT_URL})")
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"Redis key namespace (default: {DEFAULT_PREFIX})")
 
 
 def schedule_json(info: ScheduleInfo) -> dict[str, Any]:

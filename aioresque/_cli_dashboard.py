@@ -5,16 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._cli import default_url, fail, positive_int
-from ._keys import DEFAULT_PREFIX
-from ._queue import DEFAULT_URL
+from ._cli import connection_options, default_url, fail, positive_int
 
 
 def add_parser(sub: Any) -> None:
     """Add the ``dashboard`` subcommand."""
     p = sub.add_parser("dashboard", help="serve the web dashboard (needs the 'dashboard' extra)")
-    p.add_argument("--redis-url", default=None, help=f"Redis URL (default: $AIORESQUE_REDIS_URL or {DEFAULT_URL})")
-    p.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"Redis key namespace (default: {DEFAULT_PREFIX})")
+    connection_options(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=positive_int, default=8000, help="port to listen on (default: 8000)")
     p.add_argument("--read-only", action="store_true", help="show everything, change nothing")

@@ -16,12 +16,11 @@ from typing import Any
 
 import anyio
 
-from ._cli import default_url, fail
+from ._cli import connection_options, default_url, fail
 from ._cli_format import table, use_colour
 from ._errors import AioresqueError
-from ._keys import DEFAULT_PREFIX
 from ._limits import LimitGroup
-from ._queue import DEFAULT_URL, Queue
+from ._queue import Queue
 from ._status import JobStatus
 
 
@@ -40,8 +39,7 @@ def add_parser(sub: Any) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue", default="default", help="the queue (default: default)")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--redis-url", default=None, help=f"Redis URL (default: $AIORESQUE_REDIS_URL or {DEFAULT_URL})")
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"Redis key namespace (default: {DEFAULT_PREFIX})")
+    connection_options(parser)
 
 
 def _run_limits(args: argparse.Namespace) -> int:

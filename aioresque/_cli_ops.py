@@ -17,13 +17,11 @@ from typing import Any
 
 import anyio
 
-from ._cli import default_url, fail
+from ._cli import connection_options, default_url, fail
 from ._cli_admin import worker_table
 from ._cli_format import table, use_colour
 from ._connect import close_client, connect
 from ._errors import AioresqueError
-from ._keys import DEFAULT_PREFIX
-from ._queue import DEFAULT_URL
 from ._recovery import RecoveryReport, recover_queues
 from ._registry import WorkerInfo, list_workers, prune_workers
 
@@ -33,7 +31,7 @@ EXIT_UNHEALTHY = 1
 def add_parser(sub: Any) -> None:
     """Add the ``workers`` and ``recover`` subcommands."""
     w = sub.add_parser("workers", help="list registered workers (stale ones flagged)")
-    _common(w)
+    connection_options(w)
     w.add_argument("--json", action="store_true", help="print one JSON object per line")
     w.add_argument(
         "--check",
@@ -46,15 +44,10 @@ def add_parser(sub: Any) -> None:
     w.set_defaults(run=_run_workers)
 
     r = sub.add_parser("recover", help="requeue jobs whose worker vanished (expired leases), now")
-    _common(r)
+    connection_options(r)
     r.add_argument("--queues", default="*", help="comma-separated queues, or '*' for every known queue (default)")
     r.add_argument("--max-lost", type=int, default=3, help="losses before a job goes to the dead set (default: 3)")
     r.set_defaults(run=_run_recover)
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--redis-url", default=None, help=f"Redis URL (default: $AIORESQUE_REDIS_URL or {DEFAULT_URL})")
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"Redis key namespace (default: {DEFAULT_PREFIX})")
 
 
 def worker_json(info: WorkerInfo) -> dict[str, Any]:
