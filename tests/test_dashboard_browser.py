@@ -209,6 +209,8 @@ def test_cron_page_shows_the_schedules_and_pauses_one(site: tuple[str, str, str]
     _click(browser, By.CSS_SELECTOR, "a[data-nav='cron']")
     _wait(browser, lambda d: d.current_url == url + "/cron")
     row = "tr[data-schedule='reports/nightly_report']"
+    # A click does not wait for the new page to load, as get() does: wait for the row.
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"{row} td[data-col='state']"))
     assert _text(browser, f"{row} td[data-col='name']") == "nightly_report"
     assert _text(browser, f"{row} td[data-col='expression']") == "15 4 * * *"
     assert _text(browser, f"{row} td[data-col='zone']") == "America/New_York"
