@@ -25,6 +25,7 @@ script touches a single cluster slot::
     <prefix>:{<queue>}:waiting     ZSET   jobs parked by a limit, "<group>\0<seq>\0<id>" (score 0)
     <prefix>:{<queue>}:reopen      ZSET   limit group -> when its parked jobs are looked at again (ms)
     <prefix>:{<queue>}:flows       HASH   workflow id -> JSON record; "<job id>|p"/"|d"/"|i<n>" step data
+    <prefix>:{<queue>}:quarantine  HASH   raw member/id that cannot be a job -> "<ms>|<where>|<reason>"
 
 Keys that belong to no queue live under their own tags::
 
@@ -160,6 +161,18 @@ class QueueKeys:
         """HASH of workflow records and the data of their pending steps (``lua/_flow.lua``)."""
         return f"{self.tag}:flows"
 
+    @property
+    def quarantine(self) -> str:
+        """HASH of what cannot be a job, kept aside with its raw bytes.
+
+        Field: the raw bytes found (a list entry, set member or id that is not
+        valid UTF-8 or not a valid job id, or the id of a record that fails the
+        scripts' checks). Value: ``"<ms>|<where>|<reason>"`` with ``where`` the
+        key suffix it was found in (``queue``, ``state``, ...) and ``reason`` a
+        short ASCII text. The job's other records stay under its id, raw.
+        """
+        return f"{self.tag}:quarantine"
+
     def notify(self, job_id: str) -> str:
         """LIST that wakes ``result()`` callers of one job."""
         return f"{self.tag}:notify:{job_id}"
@@ -186,6 +199,7 @@ class QueueKeys:
             self.waiting,
             self.reopen,
             self.flows,
+            self.quarantine,
         )
 
 

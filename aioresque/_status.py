@@ -89,3 +89,10 @@ class JobInfo:
     traceback: str | None
     payload_error: str | None = None
     """Set when the stored payload could not be decoded."""
+    unreadable: str | None = None
+    """Set when the job's state record could not be read: why, with its raw size.
+
+    Only ``id``, ``queue`` and ``status`` (the set the id was found in) are
+    then meaningful; every other field holds its empty default. Listings show
+    such a record marked instead of failing on it.
+    """
