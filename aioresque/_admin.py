@@ -383,10 +383,15 @@ async def _infos(queue: Queue, ids: list[str]) -> list[JobInfo]:
         pipe.hmget(k.jobs, ids)
         pipe.hmget(k.results, ids)
         pipe.hmget(k.errors, ids)
-        states, payloads, results, errors = await pipe.execute()
+        pipe.hmget(k.progress, ids)
+        states, payloads, results, errors, progress = await pipe.execute(raise_on_error=False)
+    if isinstance(progress, Exception):  # garbage in the progress key: listed without progress
+        progress = [None] * len(ids)
     return [
-        build_info(queue, job_id, raw, payload, result, error)
-        for job_id, raw, payload, result, error in zip(ids, states, payloads, results, errors, strict=True)
+        build_info(queue, job_id, raw, payload, result, error, reported)
+        for job_id, raw, payload, result, error, reported in zip(
+            ids, states, payloads, results, errors, progress, strict=True
+        )
         if raw is not None  # gone since the ids were read
     ]
 
@@ -500,7 +505,7 @@ async def delete_jobs(queue: Queue, ids: Collection[str], progress: Progress | N
 async def _delete_batch(queue: Queue, ids: list[str], mode: str) -> tuple[int, int]:
     k = queue.keys
     keys = [k.queue, k.scheduled, k.active, k.done, k.dead, k.jobs, k.state, k.results, k.errors, k.watched, k.stats]
-    keys += [k.unique, k.flows, k.marker, *(k.notify(i) for i in ids)]
+    keys += [k.unique, k.flows, k.marker, k.progress, *(k.notify(i) for i in ids)]
     async with translate():
         reply = await _scripts.run(_client(queue), "delete", keys, [mode, *ids])
     return int(reply[0]), int(reply[1])

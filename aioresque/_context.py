@@ -7,6 +7,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._progress import ProgressReporter, Reported, checked
+
 if TYPE_CHECKING:
     from ._queue import Queue
 
@@ -27,6 +29,8 @@ class JobContext:
         args, kwargs: the arguments the job was enqueued with.
         meta: the string metadata enqueue middleware attached to the job
             (request ids, trace context); empty when none.
+        reporter: where :meth:`set_progress` records progress (set by the
+            worker and the testing queues; None when nothing records it).
     """
 
     job_id: str
@@ -38,6 +42,30 @@ class JobContext:
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     meta: Mapping[str, str] = field(default_factory=dict)
+    reporter: ProgressReporter | None = field(default=None, repr=False)
+
+    def set_progress(self, value: float, message: str | None = None) -> Reported:
+        """Report how far the job got: ``value`` from 0 to 1, and an optional short message.
+
+        Call it as often as you like, with or without ``await``
+        (``await current_job().set_progress(0.5)`` in ``async def`` handlers,
+        ``current_job().set_progress(0.5)`` in plain ``def`` ones): it only
+        records the latest value, and the worker writes it to Redis a few
+        times a second at most, and once more before the job's outcome. It
+        never fails the job because Redis could not be written; followers
+        see it through ``Job.events()`` and ``job.info().progress``.
+
+        Args:
+            value: the fraction done, 0 to 1.
+            message: a short text (cut to ``aioresque._progress.MAX_MESSAGE`` characters).
+
+        Raises:
+            ValueError: ``value`` is not a number from 0 to 1, or ``message`` is not a string.
+        """
+        if self.reporter is None:
+            checked(value, message)
+            return Reported()
+        return self.reporter.report(value, message)
 
 
 _current: ContextVar[JobContext] = ContextVar("aioresque_current_job")

@@ -22,6 +22,7 @@ from ._context import JobContext, set_current
 from ._errors import Retry
 from ._handler import JobFunction, Registry, retry_verdict
 from ._middleware import PerformMiddleware, perform_chain
+from ._progress import ProgressReporter
 from ._queue import Queue
 from ._serializer import dumps_json, loads_json
 from ._workflow import step_inputs
@@ -57,6 +58,8 @@ class ClaimedJob:
     payload: bytes
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     stop_reason: StopReason | None = None
+    reporter: ProgressReporter | None = None
+    """Where the handler's set_progress() reports wait to be written (set when the handler starts)."""
 
     @property
     def attempt(self) -> int:
@@ -154,7 +157,10 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
 
     timeout_ms = job.state.get("timeout")
     timeout = float(timeout_ms) / 1000 if timeout_ms is not None else handler.timeout
-    ctx = JobContext(job.id, job.name, job.queue, job.attempt, runner.worker_id, runner.resources, args, kwargs, meta)
+    job.reporter = ProgressReporter(job.queue, job.id, job.attempt)
+    ctx = JobContext(
+        job.id, job.name, job.queue, job.attempt, runner.worker_id, runner.resources, args, kwargs, meta, job.reporter
+    )
     set_current(ctx)
     started = time.perf_counter()
     if log.isEnabledFor(logging.INFO):

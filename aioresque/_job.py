@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Generic
 
 from typing_extensions import TypeVar
@@ -17,6 +18,7 @@ from ._errors import (
     ResultTimeout,
     translate,
 )
+from ._events import JobEvent, job_events, progress_data
 from ._serializer import loads_json
 from ._status import JobInfo, JobStatus, ms_to_datetime
 
@@ -80,10 +82,36 @@ class Job(Generic[R]):
             pipe.hget(keys.jobs, self.id)
             pipe.hget(keys.results, self.id)
             pipe.hget(keys.errors, self.id)
-            raw_state, payload, result, error = await pipe.execute()
+            pipe.hget(keys.progress, self.id)
+            raw_state, payload, result, error, progress = await pipe.execute(raise_on_error=False)
         if raw_state is None:
             raise JobNotFound(f"no job {self.id!r} in queue {self.queue.name!r}")
-        return build_info(self.queue, self.id, raw_state, payload, result, error)
+        return build_info(
+            self.queue,
+            self.id,
+            raw_state,
+            payload,
+            result,
+            error,
+            None if isinstance(progress, Exception) else progress,
+        )
+
+    def events(self) -> AsyncIterator[JobEvent]:
+        """Follow the job as it runs: ``async for event in job.events(): ...``.
+
+        Yields the job's current state first (its ``started`` and latest
+        ``progress`` while it runs, or its terminal event at once if it has
+        already finished), then each later event as it happens: ``started``,
+        ``progress``, ``retrying``, and one terminal ``completed`` (its data
+        carries the ``result``), ``failed``, ``dead`` or ``cancelled``, after
+        which iteration ends. Blocking reads on Redis; nothing polls.
+        See ``docs/progress.md``.
+
+        Raises:
+            JobNotFound: there is no such job.
+            ConnectionLost: Redis stayed unreachable for a minute.
+        """
+        return job_events(self)
 
     async def cancel(self) -> bool:
         """Cancel the job, from any process: see :meth:`Queue.cancel`.
@@ -166,6 +194,7 @@ def build_info(
     payload: bytes | None,
     result: bytes | None,
     error: bytes | str | None,
+    progress: bytes | str | None = None,
 ) -> JobInfo:
     """Assemble a :class:`JobInfo` from a job's raw records (as read from Redis).
 
@@ -188,6 +217,7 @@ def build_info(
         except Exception as exc:  # noqa: BLE001 - reported like a bad payload
             payload_error = f"result: {type(exc).__name__}: {exc}"
     err = _parse_error(error)
+    reported = progress_data(progress)
     timeout_ms = state.get("timeout")
     return JobInfo(
         id=job_id,
@@ -210,6 +240,8 @@ def build_info(
         error=err.get("error") or state.get("reason"),
         traceback=err.get("traceback"),
         payload_error=payload_error,
+        progress=None if reported is None else reported["value"],
+        progress_message=None if reported is None else reported["message"],
     )
 
 

@@ -25,6 +25,9 @@ script touches a single cluster slot::
     <prefix>:{<queue>}:waiting     ZSET   jobs parked by a limit, "<group>\0<seq>\0<id>" (score 0)
     <prefix>:{<queue>}:reopen      ZSET   limit group -> when its parked jobs are looked at again (ms)
     <prefix>:{<queue>}:flows       HASH   workflow id -> JSON record; "<job id>|p"/"|d"/"|i<n>" step data
+    <prefix>:{<queue>}:progress    HASH   id -> JSON {"v": 0..1, "m": message, "t": ms} of a running job
+    <prefix>:{<queue>}:events      STREAM job events (k kind, j id, d JSON data), capped, written while listened to
+    <prefix>:{<queue>}:listening   STRING present (with a TTL) while someone follows the queue's events
     <prefix>:{<queue>}:quarantine  HASH   raw member/id that cannot be a job -> "<ms>|<where>|<reason>"
 
 Keys that belong to no queue live under their own tags::
@@ -162,6 +165,25 @@ class QueueKeys:
         return f"{self.tag}:flows"
 
     @property
+    def progress(self) -> str:
+        """HASH of job id to its latest progress, ``{"v": 0..1, "m": message, "t": ms}`` (``lua/progress.lua``)."""
+        return f"{self.tag}:progress"
+
+    @property
+    def events(self) -> str:
+        """STREAM of job events (``k`` kind, ``j`` job id, ``d`` JSON data), capped (``lua/_events.lua``).
+
+        Written only while :attr:`listening` exists, so a queue nobody follows
+        pays nothing for events.
+        """
+        return f"{self.tag}:events"
+
+    @property
+    def listening(self) -> str:
+        """STRING that exists (with a short TTL, renewed) while someone follows the queue's events."""
+        return f"{self.tag}:listening"
+
+    @property
     def quarantine(self) -> str:
         """HASH of what cannot be a job, kept aside with its raw bytes.
 
@@ -199,6 +221,9 @@ class QueueKeys:
             self.waiting,
             self.reopen,
             self.flows,
+            self.progress,
+            self.events,
+            self.listening,
             self.quarantine,
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -15,6 +15,7 @@ from . import _admin, _scheduler, _scripts, _workflow
 from ._cancel import cancel_job
 from ._connect import Client, batch, close_client, connect
 from ._errors import ConfigurationError, PayloadTooLarge, SerializationError, translate
+from ._events import JobEvent, queue_events
 from ._job import Job
 from ._keys import DEFAULT_PREFIX, QueueKeys, queue_registry
 from ._limits import LimitGroup, check_key, limit_groups
@@ -608,6 +609,20 @@ class Queue:
             ConnectionLost: Redis cannot be reached.
         """
         return await limit_groups(self)
+
+    def events(self) -> AsyncIterator[JobEvent]:
+        """Every event of every job of this queue from now on: ``async for event in queue.events(): ...``.
+
+        Same events as :meth:`Job.events` (without results: read them with
+        ``queue.job(event.job_id).result()``), for dashboards and bridges.
+        Runs until the caller stops iterating. Events are kept in a capped
+        stream (about 10,000 per queue), so a follower that falls that far
+        behind misses the oldest; see ``docs/progress.md``.
+
+        Raises:
+            ConnectionLost: Redis stayed unreachable for a minute.
+        """
+        return queue_events(self)
 
     async def workflow(self, workflow_id: str) -> Workflow:
         """The handle of an existing workflow of this queue (see :meth:`enqueue_chain`).

@@ -55,6 +55,7 @@ def recover_keys(keys: QueueKeys) -> list[str]:
     return [
         *(keys.queue, keys.scheduled, keys.active, keys.jobs, keys.state, keys.marker, keys.dead, keys.stats),
         *(keys.limits, keys.waiting, keys.reopen, keys.flows),
+        *(keys.events, keys.listening),
     ]
 
 

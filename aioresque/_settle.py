@@ -30,6 +30,7 @@ from . import _scripts
 from ._claim import start_jobs
 from ._execution import Kind, Outcome
 from ._keys import QueueKeys
+from ._progress import progress_calls
 
 if TYPE_CHECKING:
     from ._queue import Queue
@@ -81,6 +82,7 @@ def settle_keys(keys: QueueKeys) -> tuple[bytes, ...]:
     names = [k.queue, k.scheduled, k.active, k.jobs, k.state, k.marker, k.dead, k.stats]
     names += [k.results, k.errors, k.done, k.watched, k.paused, k.history, k.unique]
     names += [k.limits, k.waiting, k.reopen, k.flows]
+    names += [k.events, k.listening, k.progress]  # job events (only while followed); progress pruned with records
     return tuple(n.encode() for n in names)
 
 
@@ -141,7 +143,12 @@ async def run_flusher(worker: Worker) -> None:
             maintain = maintenance.due(name, len(outcomes), now)
             keys = [*settle_keys(queue.keys), *(queue.keys.notify(o.job.id) for o in outcomes)]
             calls.append(("settle", keys, settle_args(worker, queue, outcomes, n, lease_ms, maintain)))
-        replies = await worker._redis_call(_scripts.run_many, worker._base.redis, calls)
+        # The last progress reports of these jobs go first, in the same round trip
+        # (nothing at all when none is pending).
+        reporters = [o.job.reporter for o in batch if o.job.reporter is not None and o.job.reporter.pending]
+        pending = progress_calls(worker.id, reporters) if reporters else []
+        replies = await worker._redis_call(_scripts.run_many, worker._base.redis, [*pending, *calls])
+        replies = replies[len(pending) :]
         for outcomes, n, reply in zip(by_queue.values(), reserved, replies, strict=True):
             after_settle(worker, outcomes, n, reply)
 

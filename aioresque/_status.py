@@ -89,6 +89,10 @@ class JobInfo:
     traceback: str | None
     payload_error: str | None = None
     """Set when the stored payload could not be decoded."""
+    progress: float | None = None
+    """The latest progress the job reported (0 to 1), or None when it never did."""
+    progress_message: str | None = None
+    """The message that came with the latest progress, if any."""
     unreadable: str | None = None
     """Set when the job's state record could not be read: why, with its raw size.
 

@@ -13,7 +13,10 @@ three more loops in one task group for as long as the worker runs:
   claims from still come back;
 * **cancel checks** — while jobs run, reads the queues' ``cancelled`` sets
   about twice a second and cancels the tasks of jobs found there
-  (:mod:`aioresque._cancel`).
+  (:mod:`aioresque._cancel`);
+* **progress** — writes the running jobs' pending progress reports every
+  :data:`~aioresque._progress.FLUSH_INTERVAL` (no command while none is
+  pending; see :mod:`aioresque._progress`).
 
 Every Redis call goes through the worker's outage handling (retry with
 backoff, logged once per outage). A script that fails on garbage in a key is
@@ -33,6 +36,7 @@ from . import _scripts
 from ._cancel import CHECK_INTERVAL
 from ._connect import batch
 from ._execution import ClaimedJob, StopReason
+from ._progress import FLUSH_INTERVAL, progress_calls
 from ._recovery import recover_queues, try_lock
 from ._registry import beat_interval, record_for, register, unregister
 
@@ -56,6 +60,7 @@ async def run_upkeep(worker: Worker) -> None:
         tg.start_soon(_registry_loop, worker)
         tg.start_soon(_recovery_loop, worker)
         tg.start_soon(_cancel_loop, worker)
+        tg.start_soon(_progress_loop, worker)
         await worker._stopped.wait()
         tg.cancel_scope.cancel()
     with anyio.move_on_after(2, shield=True):
@@ -196,3 +201,16 @@ async def _forget(redis: Any, jobs: list[ClaimedJob]) -> None:
     for job in jobs:
         pipe.zrem(job.queue.keys.cancelled, job.id)
     await pipe.execute(raise_on_error=False)
+
+
+async def _progress_loop(worker: Worker) -> None:
+    while True:
+        await anyio.sleep(FLUSH_INTERVAL)
+        reporters = [j.reporter for j in worker._running.values() if j.reporter is not None and j.reporter.pending]
+        if not reporters:
+            continue
+        replies = await worker._redis_call(_scripts.run_many, worker._base.redis, progress_calls(worker.id, reporters))
+        for reply in replies:
+            if isinstance(reply, Exception) or reply == -1:
+                # Progress is best effort: it never fails a job.
+                log.debug("writing job progress failed: %s", reply)

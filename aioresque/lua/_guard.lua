@@ -13,7 +13,8 @@ local KEY_TYPES = {queue = 'list', scheduled = 'zset', active = 'zset', done = '
                    jobs = 'hash', state = 'hash', results = 'hash', errors = 'hash', marker = 'zset',
                    stats = 'hash', watched = 'set', cancelled = 'zset', paused = 'string',
                    history = 'hash', cron = 'hash', unique = 'hash',
-                   limits = 'hash', waiting = 'zset', reopen = 'zset', flows = 'hash'}
+                   limits = 'hash', waiting = 'zset', reopen = 'zset', flows = 'hash',
+                   progress = 'hash', events = 'stream', listening = 'string'}
 
 local function check_types(K)
   for field, key in pairs(K) do

@@ -2,6 +2,8 @@
 -- Defines local helpers only; touches keys only through the table K that the
 -- including script builds from its KEYS.
 --
+-- _events.lua must be included before this file (job events for followers).
+--
 -- K fields: queue, scheduled, active, jobs, state, marker, dead, stats, and
 -- optionally paused (the queue's pause flag; take() claims nothing while it exists).
 -- Optionally limits, waiting, reopen (concurrency and rate limits) and flows
@@ -49,9 +51,11 @@ local function recover(K, now, limit, max_lost)
         st.finished_at = now
         redis.call('ZADD', K.dead, now, id)
         redis.call('HINCRBY', K.stats, 'dead', 1)
+        event('dead', id, {error = 'worker lost', lost = st.lost})
       else
         st.status = 'queued'
         redis.call('RPUSH', K.queue, id)
+        event('retrying', id, {error = 'worker lost', lost = st.lost, due_at = now})
       end
       save_state(K, id, st)
       if st.status == 'dead' then flow_done(K, id, st, now, false, nil, 'dead') end
@@ -127,7 +131,16 @@ local function take(K, now, worker, n, lease_ms, max_lost, reads, L, maintain, w
     if claimed > 0 or want_wake == false then return '' end
     return next_wake(K)
   end
-  if K.paused and redis.call('EXISTS', K.paused) == 1 then
+  local paused = false
+  if K.paused and EVENT_KEYS then
+    -- One read for both flags: a claim pays nothing extra for job events.
+    local flags = redis.call('MGET', K.paused, EVENT_KEYS.listening)
+    paused = flags[1] ~= false
+    EVENTS_ON = flags[2] ~= false
+  elseif K.paused then
+    paused = redis.call('EXISTS', K.paused) == 1
+  end
+  if paused then
     -- Paused: recovery and promotion go on, but nothing is handed out.
     return {now, wake_at(0), {}, {}, {}}
   end
@@ -182,6 +195,7 @@ local function take(K, now, worker, n, lease_ms, max_lost, reads, L, maintain, w
       redis.call('ZADD', K.active, now + lease_ms, id)
       local raw = save_state(K, id, st)
       local payload = redis.call('HGET', K.jobs, id) or ''
+      event('started', id, {attempt = st.attempts, worker = worker})
       items[#items + 1] = id
       items[#items + 1] = raw
       items[#items + 1] = payload

@@ -14,13 +14,15 @@
 -- KEYS: 1 queue, 2 scheduled, 3 active, 4 state, 5 dead, 6 stats, 7 watched,
 --       8 cancelled, 9 errors, 10 the job's notify key, 11 unique,
 --       12 limits, 13 waiting, 14 reopen, 15 flows, 16 jobs, 17 marker (a running
---       job gives back its limit slot; a workflow member stops its workflow)
+--       job gives back its limit slot; a workflow member stops its workflow),
+--       18 events, 19 listening (job events for followers, see _events.lua)
 -- ARGV: 1 job id, 2 error record JSON
 -- Returns: {'cancelled', status before} when it was cancelled now,
 --          {'finished', status} when it had already finished,
 --          {'missing', ''} when there is no such job.
 
 -- @include _guard.lua
+-- @include _events.lua
 -- @include _unique.lua
 -- @include _limit.lua
 -- @include _flow.lua
@@ -30,6 +32,7 @@ local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], state = KEYS[
            limits = KEYS[12], waiting = KEYS[13], reopen = KEYS[14], flows = KEYS[15], jobs = KEYS[16],
            marker = KEYS[17]}
 check_types(K)
+if KEYS[19] then EVENT_KEYS = {events = KEYS[18], listening = KEYS[19]} end
 local id = ARGV[1]
 local raw = redis.call('HGET', K.state, id)
 if not raw then return {'missing', ''} end
@@ -70,4 +73,6 @@ if redis.call('SREM', K.watched, id) == 1 then
     redis.call('PEXPIRE', key, 60000)
   end
 end
+event('cancelled', id, {})
+flush_events()
 return {'cancelled', status or ''}

@@ -9,7 +9,8 @@
 --       10 results, 11 errors, 12 done, 13 watched, 14 cancelled (optional:
 --       only checked, so that a queue with garbage in any key is left alone
 --       rather than having its jobs run and their outcomes refused),
---       15 limits, 16 waiting, 17 reopen, 18 flows (limits and workflows)
+--       15 limits, 16 waiting, 17 reopen, 18 flows (limits and workflows),
+--       19 events, 20 listening (job events for followers, see _events.lua)
 -- ARGV: 1 worker id, 2 n, 3 lease (ms), 4 max lost,
 --       5 the newest state record format the worker claims (newer ones are left queued),
 --       6.. the worker's limits: count, then per handler name, concurrency, rate n, period (ms)
@@ -17,6 +18,7 @@
 --           {ids left queued for a newer worker}}
 
 -- @include _guard.lua
+-- @include _events.lua
 -- @include _limit.lua
 -- @include _flow.lua
 -- @include _take.lua
@@ -24,6 +26,7 @@
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], jobs = KEYS[4],
            state = KEYS[5], marker = KEYS[6], dead = KEYS[7], stats = KEYS[8], paused = KEYS[9],
            limits = KEYS[15], waiting = KEYS[16], reopen = KEYS[17], flows = KEYS[18]}
+if KEYS[20] then EVENT_KEYS = {events = KEYS[19], listening = KEYS[20]} end
 local now = now_ms()
 
 -- The idle case (an idle worker runs this after every wait): nothing queued,
@@ -59,5 +62,7 @@ if idle ~= nil then
 end
 check_types(K)
 check_types({results = KEYS[10], errors = KEYS[11], done = KEYS[12], watched = KEYS[13], cancelled = KEYS[14]})
-return take(K, now, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
-            parse_limits(6))
+local taken = take(K, now, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
+                   parse_limits(6))
+flush_events()
+return taken

@@ -16,7 +16,7 @@
 --
 -- KEYS: 1 queue, 2 scheduled, 3 active, 4 done, 5 dead, 6 jobs, 7 state,
 --       8 results, 9 errors, 10 watched, 11 stats, 12 unique, 13 flows, 14 marker,
---       15.. one notify key per id
+--       15 progress, 16.. one notify key per id
 -- ARGV: 1 mode ('any' or 'queued'), 2.. job ids (as many as notify keys)
 -- Returns: {deleted, skipped because running}
 
@@ -25,7 +25,8 @@
 
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], done = KEYS[4], dead = KEYS[5],
            jobs = KEYS[6], state = KEYS[7], results = KEYS[8], errors = KEYS[9], watched = KEYS[10],
-           stats = KEYS[11], unique = KEYS[12], flows = KEYS[13], marker = KEYS[14]}
+           stats = KEYS[11], unique = KEYS[12], flows = KEYS[13], marker = KEYS[14],
+           progress = KEYS[15]}
 check_types(K)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -64,12 +65,13 @@ for i = 2, #ARGV do
     redis.call('HDEL', K.jobs, id)
     redis.call('HDEL', K.results, id)
     redis.call('HDEL', K.errors, id)
+    redis.call('HDEL', K.progress, id)
     if raw then
       redis.call('HDEL', K.state, id)
       deleted = deleted + 1
     end
     if redis.call('SREM', K.watched, id) == 1 then
-      local key = KEYS[13 + i]
+      local key = KEYS[14 + i]
       redis.call('LPUSH', key, '1')
       redis.call('PEXPIRE', key, 60000)
     end

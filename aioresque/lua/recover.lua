@@ -8,11 +8,13 @@
 --
 -- KEYS: 1 queue, 2 scheduled, 3 active, 4 jobs, 5 state, 6 marker, 7 dead, 8 stats,
 --       9 limits, 10 waiting, 11 reopen, 12 flows (a recovered job gives back its limit
---       slot; one that goes dead stops or advances its workflow)
+--       slot; one that goes dead stops or advances its workflow),
+--       13 events, 14 listening (job events for followers, see _events.lua)
 -- ARGV: 1 max lost, 2 most jobs to recover in this call
 -- Returns: {number of jobs recovered, number of expired leases still left}
 
 -- @include _guard.lua
+-- @include _events.lua
 -- @include _limit.lua
 -- @include _flow.lua
 -- @include _take.lua
@@ -20,6 +22,7 @@
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], jobs = KEYS[4],
            state = KEYS[5], marker = KEYS[6], dead = KEYS[7], stats = KEYS[8],
            limits = KEYS[9], waiting = KEYS[10], reopen = KEYS[11], flows = KEYS[12]}
+if KEYS[14] then EVENT_KEYS = {events = KEYS[13], listening = KEYS[14]} end
 local now = now_ms()
 -- The common case, nothing expired, costs one range count (garbage in the
 -- active set falls through to check_types, which names the key).
@@ -27,4 +30,5 @@ if redis.pcall('ZCOUNT', K.active, '-inf', now) == 0 then return {0, 0} end
 check_types(K)
 local n = recover(K, now, tonumber(ARGV[2]), tonumber(ARGV[1]))
 if n > 0 then wake(K) end
+flush_events()
 return {n, redis.call('ZCOUNT', K.active, '-inf', now)}

@@ -24,6 +24,8 @@
 -- KEYS: 1 queue, 2 scheduled, 3 active, 4 jobs, 5 state, 6 marker, 7 dead,
 --       8 stats, 9 results, 10 errors, 11 done, 12 watched, 13 paused,
 --       14 history, 15 unique, 16 limits, 17 waiting, 18 reopen, 19 flows,
+--       20 events, 21 listening (job events for followers, see _events.lua),
+--       22 progress (pruned with the records),
 --       then one notify key per outcome, in order (the last `count` KEYS)
 -- ARGV: 1 worker id, 2 lease (ms), 3 max lost, 4 claim n,
 --       5 done ttl (ms), 6 done max, 7 dead ttl (ms), 8 dead max,
@@ -38,6 +40,7 @@
 --          wake is never computed here: a worker that settles is not idle)
 
 -- @include _guard.lua
+-- @include _events.lua
 -- @include _limit.lua
 -- @include _flow.lua
 -- @include _take.lua
@@ -47,8 +50,9 @@ local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], jobs = KEYS[4
            state = KEYS[5], marker = KEYS[6], dead = KEYS[7], stats = KEYS[8],
            results = KEYS[9], errors = KEYS[10], done = KEYS[11], watched = KEYS[12],
            paused = KEYS[13], history = KEYS[14], unique = KEYS[15],
-           limits = KEYS[16], waiting = KEYS[17], reopen = KEYS[18], flows = KEYS[19]}
+           limits = KEYS[16], waiting = KEYS[17], reopen = KEYS[18], flows = KEYS[19], progress = KEYS[22]}
 check_types(K)
+EVENT_KEYS = {events = KEYS[20], listening = KEYS[21]}
 local worker = ARGV[1]
 local now = now_ms()
 local count = tonumber(ARGV[9])
@@ -97,6 +101,7 @@ for i = 1, count do
       release_unique(K, id, st, now)
       flow_done(K, id, st, now, true, value, 'complete')
       notify(i, id)
+      event('completed', id, {attempt = st.attempts})
     elseif kind == 'fail' or kind == 'abort' then
       st.failures = (tonumber(st.failures) or 0) + 1
       redis.call('HSET', K.errors, id, value)
@@ -109,6 +114,7 @@ for i = 1, count do
         redis.call('ZADD', K.scheduled, due, id)
         counts.retried = counts.retried + 1
         woke = true
+        if events_wanted() then event('retrying', id, {attempt = st.attempts, due_at = due, error = error_text(value)}) end
       else
         st.status = 'failed'
         st.finished_at = now
@@ -117,6 +123,7 @@ for i = 1, count do
         release_unique(K, id, st, now)
         flow_done(K, id, st, now, false, nil, 'failed')
         notify(i, id)
+        if events_wanted() then event('failed', id, {attempt = st.attempts, error = error_text(value)}) end
       end
     elseif kind == 'dead' then
       st.status = 'dead'
@@ -128,6 +135,7 @@ for i = 1, count do
       release_unique(K, id, st, now)
       flow_done(K, id, st, now, false, nil, 'dead')
       notify(i, id)
+      if events_wanted() then event('dead', id, {attempt = st.attempts, error = error_text(value)}) end
     else -- requeue
       st.status = 'queued'
       st.attempts = st.attempts - 1
@@ -180,6 +188,7 @@ local function prune(set, ttl, max)
     redis.call('HDEL', K.state, id)
     redis.call('HDEL', K.results, id)
     redis.call('HDEL', K.errors, id)
+    redis.call('HDEL', K.progress, id)
     redis.call('SREM', K.watched, id)
   end
 end
@@ -195,4 +204,5 @@ if maintain or n == 0 or #taken[4] < n * 3 then
   prune(K.done, tonumber(ARGV[5]), tonumber(ARGV[6]))
   prune(K.dead, tonumber(ARGV[7]), tonumber(ARGV[8]))
 end
+flush_events()
 return {codes, taken[1], taken[2], taken[3], taken[4], taken[5]}
