@@ -23,6 +23,7 @@ from ._errors import (
     Retry,
     SerializationError,
 )
+from ._events import JobEvent
 from ._handler import JobFunction, Registry, WorkerHook, job, on_shutdown, on_startup
 from ._job import Job
 from ._limits import LimitGroup, RateLimit
@@ -59,6 +60,7 @@ __all__ = [
     "JobContext",
     "JobDead",
     "JobError",
+    "JobEvent",
     "JobFailed",
     "JobFilter",
     "JobFunction",

@@ -12,6 +12,7 @@ import aioresque
 from aioresque import Queue, Worker
 from aioresque._events import JobEvent
 
+
 @aioresque.job()
 async def steps(n: int) -> str:
     ctx = aioresque.current_job()
@@ -49,7 +50,7 @@ async def last_progress_then_done() -> str:
     return "ok"
 
 
-FUNCTIONS = [steps, blocking_steps, quick, broken, last_progress_then_done]
+FUNCTIONS: list[aioresque.JobFunction[Any, Any]] = [steps, blocking_steps, quick, broken, last_progress_then_done]
 
 
 async def _collect(events: Any, limit: float = 20) -> list[JobEvent]:

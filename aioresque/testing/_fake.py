@@ -38,7 +38,7 @@ from .._queue import (
 from .._serializer import Serializer
 from .._status import JobStatus
 from .._unique import Unique, derive_key, resolve
-from ._records import EnqueuedJob, FakeJob
+from ._records import EnqueuedJob, FakeJob, RecordingReporter
 
 Functions = ModuleType | Registry | Iterable[JobFunction[Any, Any] | WorkerHook]
 """What a fake queue runs: a jobs module, a Registry, or handlers and hooks."""
@@ -460,6 +460,7 @@ class FakeQueue(Queue):
         record.attempts += 1
         record.status = JobStatus.ACTIVE
         record.started_at = datetime.now(UTC)
+        record.event("started", attempt=record.attempts, worker="inline" if store.inline else "fake")
         timeout = record.timeout if record.timeout is not None else handler.timeout
         worker_id = "inline" if store.inline else "fake"
         ctx = JobContext(
@@ -472,6 +473,7 @@ class FakeQueue(Queue):
             record.args,
             record.kwargs,
             record.meta,
+            RecordingReporter(self, record),
         )
         token = _current.set(ctx)
         error: Exception | None = None
@@ -524,6 +526,7 @@ class FakeQueue(Queue):
         # retry_on=, NonRetryable and Retry decide as in a worker (delays are not kept).
         if record.attempts < (record.max_attempts or handler.max_attempts) and retry_verdict(handler, error):
             record.status = JobStatus.RETRYING
+            record.event("retrying", attempt=record.attempts, error=record.error, due_at=None)
             self._store.waiting.append(record)
             self._store.count(self.name, "retried")
         else:

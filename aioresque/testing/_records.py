@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._errors import JobCancelled, JobDead, JobFailed, JobNotFound, ResultTimeout
+from .._events import JobEvent
 from .._job import Job, R
+from .._progress import Progress, ProgressReporter, Reported
 from .._status import JobInfo, JobStatus
 
 if TYPE_CHECKING:
@@ -56,6 +59,10 @@ class EnqueuedJob:
     """The string metadata enqueue middleware attached (``current_job().meta``)."""
     unique_key: str | None = None
     """The uniqueness key the job was enqueued with (its lock's name), or None."""
+    progress: list[Progress] = field(default_factory=list)
+    """Every progress report of the job, in order (a worker writes only the latest few)."""
+    events: list[JobEvent] = field(default_factory=list)
+    """The job's events as ``Job.events()`` would yield them (started, progress, retrying, then the end)."""
     _waiters: list[anyio.Event] = field(default_factory=list, repr=False)
 
     def info(self) -> JobInfo:
@@ -80,12 +87,24 @@ class EnqueuedJob:
             result=self.result,
             error=self.error,
             traceback=self.traceback,
+            progress=self.progress[-1].value if self.progress else None,
+            progress_message=self.progress[-1].message if self.progress else None,
         )
+
+    def event(self, kind: str, **data: Any) -> None:
+        """Record one of the job's events, now."""
+        self.events.append(JobEvent(kind, self.id, datetime.now(UTC), data))
 
     def finish(self, status: JobStatus) -> None:
         """Record a final status and wake every ``result()`` waiting on the job."""
         self.status = status
         self.finished_at = datetime.now(UTC)
+        if status is JobStatus.COMPLETE:
+            self.event("completed", attempt=self.attempts, result=self.result)
+        else:
+            self.event(
+                {JobStatus.FAILED: "failed", JobStatus.CANCELLED: "cancelled"}.get(status, "dead"), error=self.error
+            )
         for event in self._waiters:
             event.set()
         self._waiters.clear()
@@ -117,6 +136,25 @@ class EnqueuedJob:
         return f"{self.name}({', '.join(parts)}) on {self.queue!r} [{self.status.value}]"
 
 
+class RecordingReporter(ProgressReporter):
+    """A progress reporter that records each report on the fake's job record at once."""
+
+    __slots__ = ("record",)
+
+    def __init__(self, queue: FakeQueue, record: EnqueuedJob) -> None:
+        super().__init__(queue, record.id, record.attempts)
+        self.record = record
+
+    def report(self, value: float, message: str | None = None) -> Reported:
+        """Record the report on the job (validated as a worker would)."""
+        reported = super().report(value, message)
+        progress = self.take()
+        assert progress is not None
+        self.record.progress.append(progress)
+        self.record.event("progress", value=progress.value, message=progress.message)
+        return reported
+
+
 class FakeJob(Job[R]):
     """The ``Job`` handle a fake or inline queue returns: it reads the fake's records.
 
@@ -146,6 +184,26 @@ class FakeJob(Job[R]):
         if record is None:
             raise JobNotFound(f"no job {self.id!r} in queue {self.queue.name!r}")
         return record.info()
+
+    async def events(self) -> AsyncIterator[JobEvent]:
+        """The job's recorded events, then (if it has not finished) the rest as it runs, until its end.
+
+        Raises:
+            JobNotFound: the fake has no such job.
+        """
+        record = self._record()
+        if record is None:
+            raise JobNotFound(f"no job {self.id!r} in queue {self.queue.name!r}")
+        seen = 0
+        while True:
+            for event in record.events[seen:]:
+                seen += 1
+                yield event
+                if event.terminal:
+                    return
+            waiter = anyio.Event()
+            record._waiters.append(waiter)
+            await waiter.wait()
 
     async def result(self, timeout: float | None = None) -> R:
         """Wait for the job to finish and return its result, as ``Job.result`` does.
