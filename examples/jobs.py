@@ -50,3 +50,13 @@ async def fan_out(n: int) -> int:
     queue = aioresque.current_job().queue
     await queue.enqueue_many([aioresque.Call("add", (i, i)) for i in range(n)])
     return n
+
+
+@aioresque.job
+async def export_report(rows: int) -> dict[str, int]:
+    """A long job that reports its progress: followers see it through ``Job.events()``."""
+    ctx = aioresque.current_job()
+    for done in range(1, rows + 1):
+        await asyncio.sleep(0.05)  # one row's work
+        await ctx.set_progress(done / rows, f"{done} of {rows} rows")
+    return {"rows": rows}
