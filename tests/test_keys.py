@@ -30,7 +30,9 @@ def test_keys_are_readable_and_tagged() -> None:
 def test_no_key_literal_outside_the_keys_module() -> None:
     # A key is "<prefix>:{tag}:suffix": look for a colon glued to a brace
     # ("x:{", "}:x") or a known key suffix ending a string literal.
-    suffixes = "|".join(["queue", "scheduled", "active", "done", "dead", "jobs", "state", "results", "errors"])
+    suffixes = "|".join(
+        ["queue", "scheduled", "active", "done", "dead", "jobs", "state", "results", "errors", "progress", "events"]
+    )
     pattern = re.compile(r"""(\}:\w|:\{|:(""" + suffixes + r""")["'])""")
     offenders = []
     for path in PACKAGE.rglob("*.py"):
