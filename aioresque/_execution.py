@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 
 from ._context import JobContext, set_current
+from ._decode import integer, number, text
 from ._errors import Retry
 from ._handler import JobFunction, Registry, retry_verdict
 from ._middleware import PerformMiddleware, perform_chain
@@ -60,13 +61,14 @@ class ClaimedJob:
 
     @property
     def attempt(self) -> int:
-        """The attempt number Redis recorded at claim time."""
-        return int(self.state.get("attempts", 1))
+        """The attempt number Redis recorded at claim time (settle.lua compares it exactly)."""
+        value = self.state.get("attempts", 1)
+        return value if isinstance(value, int) and not isinstance(value, bool) else integer(value, 0) or 0
 
     @property
     def name(self) -> str:
         """The job name."""
-        return str(self.state.get("name", ""))
+        return text(self.state.get("name", ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +116,8 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
     """
     handler = runner.registry.functions.get(job.name)
     max_attempts = handler.max_attempts if handler else 1
-    failures_before = int(job.state.get("failures", 0))
-    effective_max = int(job.state.get("max_attempts") or max_attempts)
+    failures_before = integer(job.state.get("failures", 0), 0) or 0
+    effective_max = integer(job.state.get("max_attempts"), 1) or max_attempts
 
     def fail(exc: BaseException | None, message: str, kind: str) -> Outcome:
         record = error_record(exc, message, kind=kind)
@@ -152,8 +154,8 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
         except Exception as exc:  # noqa: BLE001 - e.g. Redis unreachable: retried like a failure
             return fail(exc, f"InputUnavailable: {_describe(exc)}", "error")
 
-    timeout_ms = job.state.get("timeout")
-    timeout = float(timeout_ms) / 1000 if timeout_ms is not None else handler.timeout
+    timeout_ms = number(job.state.get("timeout"), 0)
+    timeout = timeout_ms / 1000 if timeout_ms is not None else handler.timeout
     ctx = JobContext(job.id, job.name, job.queue, job.attempt, runner.worker_id, runner.resources, args, kwargs, meta)
     set_current(ctx)
     started = time.perf_counter()
@@ -273,6 +275,9 @@ def _fits(handler: JobFunction[Any, Any], args: tuple[Any, ...], kwargs: dict[st
 
 
 def parse_state(raw: bytes | str) -> dict[str, Any]:
-    """Parse a state record returned by a claim."""
-    value = loads_json(raw)
+    """Parse a state record returned by a claim (checked by the script; ``{}`` if it still cannot be read)."""
+    try:
+        value = loads_json(raw)
+    except (ValueError, RecursionError):
+        return {}
     return value if isinstance(value, dict) else {}

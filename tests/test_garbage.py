@@ -87,12 +87,15 @@ async def test_bad_records_end_with_reasons_and_good_jobs_behind_them_run(queue:
     for job, error, match in [
         (not_a_record, JobDead, "BadPayload"),
         (no_payload, JobDead, "MissingPayload"),
-        (bad_fields, JobDead, "WorkerError"),
+        (bad_fields, JobDead, "quarantined .*bad field"),
         (unknown, JobFailed, "no handler named"),
     ]:
         with pytest.raises(error, match=match):
             await job.result(timeout=1)
-    assert (await queue.statistics()).counters["dropped"] == 2
+    assert (await queue.statistics()).counters["dropped"] == 1  # ghost-id
+    quarantined = await r.hgetall(k.quarantine)
+    assert set(quarantined) == {bad_fields.id.encode(), b"array-record"}
+    assert all(v.split(b"|")[1] == b"queue" for v in quarantined.values())
 
 
 async def test_cli_burst_worker_survives_garbage_and_exits_cleanly(redis_url: str, prefix: str, redis: Redis) -> None:

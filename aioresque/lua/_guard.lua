@@ -1,11 +1,34 @@
--- Shared fragment: refuse to run when one of a queue's keys holds the wrong
--- Redis type (garbage written by hand or by another program).
+-- Shared fragment: the checks a script makes before it writes, and the
+-- writes that cannot fail. Included first by every script that changes a
+-- queue's keys. Defines local helpers only.
 --
--- Redis does not roll a script back when a command fails halfway, so a
--- script that met such a key after its first write would leave a job
--- half-moved (popped from the queue but never recorded, say). Scripts call
--- check_types(K) before their first write instead: they then change nothing
--- and fail with an error naming the key, and the caller backs off.
+-- Redis does not roll a script back when a command or a Lua operation fails
+-- halfway: the writes made before the error stay. So every value a script
+-- reads from Redis is checked before it is used, and what fails the checks
+-- is set aside (quarantine) or treated as absent, never half-processed:
+--
+-- * check_types(K): refuse to run, before any write, when one of a queue's
+--   keys holds the wrong Redis type (garbage written by hand or by another
+--   program); the error names the key and the caller backs off.
+-- * valid_id(s): s can be a job id (the rule of aioresque/_names.py:
+--   1 to 200 of A-Z a-z 0-9 - _ . : @ + =).
+-- * int_in / num_in: a decoded JSON value is a finite number in range.
+-- * check_state(st): a decoded state record, checked field by field; returns
+--   a new record built from the checked fields (never the decoded one as it
+--   came: cjson rejects NaN/Infinity on encode, turns [] into {} and rounds
+--   numbers), or nil and the reason.
+-- * read_state(K, id, reads): HGET + decode + check_state; nil and a reason when
+--   the record is missing ('missing'), is of a format newer than `reads` when
+--   that is given ('newer', see too_new), or fails the checks.
+-- * quarantine(K, raw, where, reason, now): keep what cannot be a job in the
+--   queue's quarantine hash (field: the raw bytes, value "<ms>|<where>|<reason>");
+--   returns 1 when it was not there yet, and counts those in quarantined_now. The
+--   caller removes it from where it was. Without K.quarantine (a script whose
+--   caller does not pass the key) nothing is written and the caller leaves
+--   the value where it is, untouched.
+-- * clock_ms(): Redis's clock in ms.
+-- * bump(K, field, n): add n to a counter of K.stats; a counter holding
+--   something that is not an integer restarts at n instead of failing.
 --
 -- K maps field names (queue, active, ...) to keys; unknown fields are not checked.
 
@@ -13,7 +36,8 @@ local KEY_TYPES = {queue = 'list', scheduled = 'zset', active = 'zset', done = '
                    jobs = 'hash', state = 'hash', results = 'hash', errors = 'hash', marker = 'zset',
                    stats = 'hash', watched = 'set', cancelled = 'zset', paused = 'string',
                    history = 'hash', cron = 'hash', unique = 'hash',
-                   limits = 'hash', waiting = 'zset', reopen = 'zset', flows = 'hash'}
+                   limits = 'hash', waiting = 'zset', reopen = 'zset', flows = 'hash',
+                   quarantine = 'hash'}
 
 local function check_types(K)
   for field, key in pairs(K) do
@@ -29,4 +53,114 @@ local function check_types(K)
       end
     end
   end
+end
+
+local MAX_INT = 9007199254740992       -- 2^53: the largest count trusted (exact in a double)
+local MAX_MS = 253402300799999         -- the last millisecond of year 9999
+local MAX_STEPS = 1000000              -- most steps (or inputs) one workflow record may name
+
+local function valid_id(s)
+  return type(s) == 'string' and #s <= 200 and string.find(s, '^[A-Za-z0-9_.:@+=%-]+$') ~= nil
+end
+
+-- NaN fails every comparison and infinities fail the bounds.
+local function int_in(v, lo, hi)
+  return type(v) == 'number' and v >= lo and v <= hi and math.floor(v) == v
+end
+
+local function num_in(v, lo, hi)
+  return type(v) == 'number' and v >= lo and v <= hi
+end
+
+local STATUSES = {queued = true, scheduled = true, active = true, retrying = true, complete = true,
+                  failed = true, dead = true, cancelled = true}
+
+-- What each known field of a state record must be. Every other field is kept
+-- when it is a string, a boolean, a finite number or a table that encodes
+-- again (fields of a newer format, see aioresque/_format.py).
+local STATE_FIELDS = {
+  v = 'pos', status = 'status', name = 'str', attempts = 'count', failures = 'count', lost = 'count',
+  refused = 'count', max_attempts = 'count', timeout = 'num', enqueued_at = 'ms', started_at = 'ms',
+  finished_at = 'ms', due_at = 'ms', revived_at = 'ms', worker = 'str', reason = 'str', uk = 'str',
+  um = 'mode', ut = 'count', lk = 'str', lg = 'str', parked = 'bool', wf = 'id', wi = 'step',
+  wcb = 'bool', win = 'steps', schedule = 'str'}
+
+local function field_ok(kind, v)
+  if kind == 'count' then return int_in(v, 0, MAX_INT)
+  elseif kind == 'ms' then return num_in(v, 0, MAX_MS)
+  elseif kind == 'str' then return type(v) == 'string'
+  elseif kind == 'status' then return STATUSES[v] == true
+  elseif kind == 'pos' then return int_in(v, 1, MAX_INT)
+  elseif kind == 'num' then return num_in(v, 0, MAX_INT)
+  elseif kind == 'bool' then return type(v) == 'boolean'
+  elseif kind == 'id' then return valid_id(v)
+  elseif kind == 'step' then return int_in(v, 1, MAX_STEPS)
+  elseif kind == 'steps' then return int_in(v, 0, MAX_STEPS)
+  elseif kind == 'mode' then return v == 'f' or v == 'q' or v == 't'
+  end
+  return false
+end
+
+local function check_state(st)
+  if type(st) ~= 'table' then return nil, 'not a JSON object' end
+  local c = {}
+  for k, v in pairs(st) do
+    if type(k) ~= 'string' then return nil, 'not a JSON object' end
+    local kind = STATE_FIELDS[k]
+    if kind then
+      if not field_ok(kind, v) then return nil, 'bad field ' .. k end
+      c[k] = v
+    elseif type(v) == 'string' or type(v) == 'boolean' or num_in(v, -MAX_INT, MAX_INT) then
+      c[k] = v
+    elseif type(v) == 'table' and pcall(cjson.encode, v) then
+      c[k] = v
+    elseif v ~= cjson.null then
+      return nil, 'bad field'
+    end
+  end
+  if c.status == nil then return nil, 'no status' end
+  return c, nil
+end
+
+-- True when a state record's format is newer than `reads` (the newest this
+-- worker's release claims), or not a format at all: such a job is left for a
+-- newer worker. A record without v is format 1. Mirrors aioresque/_format.py.
+local function too_new(st, reads)
+  local v = st.v
+  if v == nil then v = 1 end
+  if type(v) ~= 'number' or v ~= math.floor(v) or v < 1 then return true end
+  return v > reads
+end
+
+local function read_state(K, id, reads)
+  local raw = redis.call('HGET', K.state, id)
+  if not raw then return nil, 'missing' end
+  local ok, st = pcall(cjson.decode, raw)
+  if not ok then return nil, 'state record is not JSON' end
+  if reads and type(st) == 'table' and too_new(st, reads) then return nil, 'newer' end
+  local c, why = check_state(st)
+  if c == nil then return nil, 'state record: ' .. why end
+  return c, nil
+end
+
+local quarantined_now = 0  -- entries this call quarantined for the first time (scripts report it)
+
+local function quarantine(K, raw, where, reason, now)
+  if not K.quarantine then return 0 end  -- a caller without the key leaves it where it is
+  local new = redis.call('HSET', K.quarantine, raw, string.format('%d|%s|%s', now, where, reason))
+  quarantined_now = quarantined_now + new
+  return new
+end
+
+local function clock_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function bump(K, field, n)
+  local r = redis.pcall('HINCRBY', K.stats, field, n)
+  if type(r) == 'number' then return r end
+  -- Not an integer (or it would overflow): HINCRBY changed nothing; restart it.
+  redis.call('HSET', K.stats, field, n)
+  return n
 end

@@ -14,7 +14,11 @@
 -- KEYS: 1 queue, 2 scheduled, 3 active, 4 state, 5 dead, 6 stats, 7 watched,
 --       8 cancelled, 9 errors, 10 the job's notify key, 11 unique,
 --       12 limits, 13 waiting, 14 reopen, 15 flows, 16 jobs, 17 marker (a running
---       job gives back its limit slot; a workflow member stops its workflow)
+--       job gives back its limit slot; a workflow member stops its workflow),
+--       18 quarantine (optional: where a bad limit or workflow record met on
+--       the way is noted)
+-- A job whose state record fails the checks (see _guard.lua) is reported as
+-- finished ('dead') and nothing is written.
 -- ARGV: 1 job id, 2 error record JSON
 -- Returns: {'cancelled', status before} when it was cancelled now,
 --          {'finished', status} when it had already finished,
@@ -28,20 +32,20 @@
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], state = KEYS[4], dead = KEYS[5],
            stats = KEYS[6], watched = KEYS[7], cancelled = KEYS[8], errors = KEYS[9], unique = KEYS[11],
            limits = KEYS[12], waiting = KEYS[13], reopen = KEYS[14], flows = KEYS[15], jobs = KEYS[16],
-           marker = KEYS[17]}
+           marker = KEYS[17], quarantine = KEYS[18]}
 check_types(K)
 local id = ARGV[1]
-local raw = redis.call('HGET', K.state, id)
-if not raw then return {'missing', ''} end
-local ok, st = pcall(cjson.decode, raw)
-if not ok or type(st) ~= 'table' then return {'finished', 'dead'} end
+local st, why = read_state(K, id)
+if st == nil then
+  if why == 'missing' then return {'missing', ''} end
+  return {'finished', 'dead'}
+end
 local status = st.status
 if status == 'complete' or status == 'failed' or status == 'dead' or status == 'cancelled' then
   return {'finished', status}
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = clock_ms()
 redis.call('LREM', K.queue, 0, id)
 redis.call('ZREM', K.scheduled, id)
 if redis.call('ZREM', K.active, id) == 1 then
@@ -61,7 +65,7 @@ redis.call('HSET', K.state, id, cjson.encode(st))
 flow_done(K, id, st, now, false, nil, 'cancelled')
 redis.call('HSET', K.errors, id, ARGV[2])
 redis.call('ZADD', K.dead, now, id)
-redis.call('HINCRBY', K.stats, 'cancelled', 1)
+bump(K, 'cancelled', 1)
 if redis.call('SREM', K.watched, id) == 1 then
   local key = KEYS[10]
   local kt = redis.call('TYPE', key)['ok']

@@ -27,19 +27,17 @@ local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], done = KEYS[4
            jobs = KEYS[6], state = KEYS[7], results = KEYS[8], errors = KEYS[9], watched = KEYS[10],
            stats = KEYS[11], unique = KEYS[12], flows = KEYS[13], marker = KEYS[14]}
 check_types(K)
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = clock_ms()
 local mode = ARGV[1]
 local deleted, running = 0, 0
 for i = 2, #ARGV do
   local id = ARGV[i]
-  local raw = redis.call('HGET', K.state, id)
+  -- A record that fails the checks (see _guard.lua) is deleted like any other,
+  -- without reading its fields.
+  local rec, why = read_state(K, id)
+  local raw = why ~= 'missing'
   local status = nil
-  local rec = nil
-  if raw then
-    local ok, st = pcall(cjson.decode, raw)
-    if ok and type(st) == 'table' then status = st.status; rec = st else status = 'corrupt' end
-  end
+  if rec ~= nil then status = rec.status elseif raw then status = 'corrupt' end
   if status == 'active' or redis.call('ZSCORE', K.active, id) then
     running = running + 1
   elseif mode == 'queued' and status ~= 'queued' then
@@ -70,10 +68,13 @@ for i = 2, #ARGV do
     end
     if redis.call('SREM', K.watched, id) == 1 then
       local key = KEYS[13 + i]
-      redis.call('LPUSH', key, '1')
-      redis.call('PEXPIRE', key, 60000)
+      local kt = redis.call('TYPE', key)['ok']
+      if kt == 'none' or kt == 'list' then  -- garbage in a notify key must not stop the delete
+        redis.call('LPUSH', key, '1')
+        redis.call('PEXPIRE', key, 60000)
+      end
     end
   end
 end
-if deleted > 0 then redis.call('HINCRBY', K.stats, 'deleted', deleted) end
+if deleted > 0 then bump(K, 'deleted', deleted) end
 return {deleted, running}
