@@ -130,7 +130,7 @@ async def test_a_running_job_whose_record_goes_bad_is_quarantined_at_settle(queu
         await r.hset(k.state, job.id, raw[:-1] + f',"failures":{value}}}')
         release[-1].set()
         # (A reader that cannot parse the record may call it corrupt before the settle: dead either way.)
-        with anyio.fail_after(5), pytest.raises(JobDead, match="quarantined|corrupt"):
+        with anyio.fail_after(5), pytest.raises(JobDead, match=r"quarantined|corrupt"):
             await job.result(timeout=4)
         assert await places(queue, job.id) == ["quarantine"]
         after = await queue.enqueue("add", 2, 2)
