@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 import aioresque
 from aioresque import Call, JobDead, JobFailed, JobStatus, Queue, Worker
+from aioresque._decode import text
 from aioresque._keys import QueueKeys
 from tests import jobs_for_tests
 from tests.cli_helpers import run, worker_command
@@ -96,7 +97,7 @@ async def test_bad_records_end_with_reasons_and_good_jobs_behind_them_run(queue:
     assert (await queue.statistics()).counters["dropped"] == 1  # ghost-id
     quarantined = await r.hgetall(k.quarantine)
     assert set(quarantined) == {bad_fields.id.encode(), b"array-record"}
-    assert all(v.split(b"|")[1] == b"queue" for v in quarantined.values())
+    assert all(text(v).split("|")[1] == "queue" for v in quarantined.values())
 
 
 async def test_cli_burst_worker_survives_garbage_and_exits_cleanly(redis_url: str, prefix: str, redis: Redis) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 import aioresque
 from aioresque import Call, JobDead, Queue, Worker
+from aioresque._decode import text
 from tests import jobs_for_limits, jobs_for_tests
 
 
@@ -51,7 +52,7 @@ async def test_entries_that_cannot_be_job_ids_are_quarantined_once_and_the_worke
     assert [await j.result(timeout=1) for j in before + behind] == [1, 2, 3, 2, 3, 4]
     quarantined = await r.hgetall(k.quarantine)
     assert set(quarantined) == set(bad)  # raw bytes kept as found
-    assert all(v.split(b"|", 2)[1:] == [b"queue", b"not a valid job id"] for v in quarantined.values())
+    assert all(text(v).split("|", 2)[1:] == ["queue", "not a valid job id"] for v in quarantined.values())
     assert await r.llen(k.queue) == 0
     warnings = [rec.getMessage() for rec in caplog.records if "quarantine" in rec.getMessage()]
     assert sum(int(re.search(r": (\d+) entr", w)[1]) for w in warnings) == len(bad), warnings  # type: ignore[index]
@@ -90,9 +91,8 @@ BAD_FIELDS: list[tuple[str, str]] = [
 async def test_a_queued_job_with_a_bad_state_field_is_quarantined_whole(queue: Queue, field: str, value: str) -> None:
     r, k = queue.redis, queue.keys
     job = await queue.enqueue("add", 1, 1)
-    raw = await r.hget(k.state, job.id)
-    assert raw is not None
-    record = raw.decode()[:-1] + f', "{field}": {value}}}'  # a repeated key: the last one counts
+    raw = text(await r.hget(k.state, job.id))
+    record = raw[:-1] + f', "{field}": {value}}}'  # a repeated key: the last one counts
     await r.hset(k.state, job.id, record)
     behind = await queue.enqueue_many([Call("add", (i, 1)) for i in range(3)])
     with anyio.fail_after(15):
@@ -102,9 +102,9 @@ async def test_a_queued_job_with_a_bad_state_field_is_quarantined_whole(queue: Q
     assert await places(queue, job.id) == ["quarantine"]
     with anyio.fail_after(5), pytest.raises(JobDead, match="quarantined"):
         await job.result(timeout=3)  # answered at once, not a timeout
-    reason = (await r.hget(k.quarantine, job.id) or b"").decode()
+    reason = text(await r.hget(k.quarantine, job.id))
     assert reason.split("|", 2)[1] == "queue" and "state record" in reason
-    assert await r.hget(k.state, job.id) == record.encode()  # kept as it was
+    assert text(await r.hget(k.state, job.id)) == record  # kept as it was
 
 
 release: list[asyncio.Event] = []
@@ -126,7 +126,7 @@ async def test_a_running_job_whose_record_goes_bad_is_quarantined_at_settle(queu
         with anyio.fail_after(10):
             while await places(queue, job.id) != ["active"]:
                 await anyio.sleep(0.02)
-        raw = (await r.hget(k.state, job.id) or b"").decode()
+        raw = text(await r.hget(k.state, job.id))
         await r.hset(k.state, job.id, raw[:-1] + f',"failures":{value}}}')
         release[-1].set()
         # (A reader that cannot parse the record may call it corrupt before the settle: dead either way.)
@@ -178,7 +178,7 @@ async def test_a_bad_workflow_record_does_not_strand_the_step_that_finished(queu
     first = wf.jobs[0]
     assert await first.result(timeout=1) == 6
     assert await places(queue, first.id) == ["done"]
-    entry = (await r.hget(k.quarantine, "wf-bad") or b"").decode()
+    entry = text(await r.hget(k.quarantine, "wf-bad"))
     assert entry.split("|", 2)[1:] == ["flows", "bad workflow record"]
 
 
@@ -186,7 +186,7 @@ async def test_an_expired_lease_with_a_bad_record_is_quarantined_by_recovery(que
     r, k = queue.redis, queue.keys
     job = await queue.enqueue("add", 1, 1)
     await r.lrem(k.queue, 0, job.id)
-    await r.zadd(k.active, {job.id: 1, b"\xff": 1})  # leases that expired long ago
+    await r.zadd(k.active, {job.id.encode(): 1, b"\xff": 1})  # leases that expired long ago
     await r.hset(k.state, job.id, '{"status": "active", "lost": 1e400}')
     assert await queue.recover() == 2
     assert await places(queue, job.id) == ["quarantine"]
