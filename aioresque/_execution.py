@@ -82,17 +82,61 @@ class Outcome:
     max_attempts: int = 1
 
 
+MAX_ERROR_BYTES = 8 * 1024
+"""Longest error message stored with a job (UTF-8 bytes); a longer one keeps its start and says how much was cut."""
+
+MAX_TRACEBACK_BYTES = 32 * 1024
+"""Longest traceback stored with a job (UTF-8 bytes); a longer one loses its middle, with a marker."""
+
+TRACEBACK_MESSAGE_BYTES = 1024
+"""How much of the message the traceback's last line keeps: the message is stored once, as the error."""
+
+
+def bounded(text: str, limit: int, *, keep_end: bool = False) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, with a marker saying how much was cut.
+
+    The start is kept, and with ``keep_end`` the end too (a traceback's
+    innermost frames). Characters that cannot be encoded (lone surrogates)
+    are escaped, so the result always encodes.
+    """
+    data = text.encode("utf-8", "backslashreplace")
+    if len(data) <= limit:
+        return data.decode()
+    room = max(0, limit - 64)  # the marker fits in the 64 bytes left
+    marker = f"[... {len(data) - room} of {len(data)} bytes cut ...]"
+    if not keep_end:
+        return data[:room].decode("utf-8", "ignore") + " " + marker
+    head = room // 4
+    start = data[:head].decode("utf-8", "ignore")
+    end = data[len(data) - (room - head) :].decode("utf-8", "ignore")
+    return f"{start}\n{marker}\n{end}"
+
+
 def error_record(exc: BaseException | None, message: str, *, kind: str) -> bytes:
-    """The JSON error record stored in the queue's ``errors`` hash."""
+    """The JSON error record stored in the queue's ``errors`` hash.
+
+    The message is cut to :data:`MAX_ERROR_BYTES` and the traceback to
+    :data:`MAX_TRACEBACK_BYTES`; the traceback's last line (the exception
+    and its message again) keeps :data:`TRACEBACK_MESSAGE_BYTES` of it.
+    """
     tb = None
     if exc is not None:
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return dumps_json({"error": message, "kind": kind, "traceback": tb})
+        last = "".join(traceback.format_exception_only(type(exc), exc))
+        if len(last) > TRACEBACK_MESSAGE_BYTES and tb.endswith(last):
+            tb = tb[: len(tb) - len(last)] + bounded(last, TRACEBACK_MESSAGE_BYTES) + "\n"
+        tb = bounded(tb, MAX_TRACEBACK_BYTES, keep_end=True)
+    return dumps_json({"error": bounded(message, MAX_ERROR_BYTES), "kind": kind, "traceback": tb})
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    """``"Type: message"``, the message cut to :data:`MAX_ERROR_BYTES` (it is logged and stored)."""
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - a foreign exception's __str__ may raise anything
+        message = "<unprintable message>"
+    message = bounded(message, MAX_ERROR_BYTES)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,8 +256,16 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
         value = job.queue.serializer.dumps(result)
     except Exception as exc:  # noqa: BLE001 - reported as the job's failure
         message = f"SerializationError: the result ({type(result).__name__}) cannot be serialized: {exc}"
-        log.warning("job %s %s: %s", job.id, job.name, message, extra=extra)
+        log.warning("job %s %s: %s", job.id, job.name, bounded(message, MAX_ERROR_BYTES), extra=extra)
         return dead(exc, message, "result")
+    limit = job.queue.max_result_bytes
+    if len(value) > limit:
+        message = (
+            f"ResultTooLarge: the result ({type(result).__name__}) is {len(value)} bytes serialized, "
+            f"over the limit of {limit} (max_result_bytes); it was not stored"
+        )
+        log.warning("job %s %s: %s", job.id, job.name, message, extra=extra)
+        return dead(None, message, "result")
     if log.isEnabledFor(logging.INFO):
         log.info("job %s %s complete in %.3f s", job.id, job.name, duration, extra=extra)
     return Outcome(job, Kind.COMPLETE, value, 0.0, effective_max)
