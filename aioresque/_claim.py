@@ -127,6 +127,7 @@ async def claim_loop(worker: Worker) -> None:
         got = 0
         next_wake: float | None = None
         now_ms = 0.0
+        settled_before = _settled(worker)
         worker._claim_scope = anyio.CancelScope()
         with worker._claim_scope:
             for index, queue in enumerate(worker._queues):
@@ -164,7 +165,13 @@ async def claim_loop(worker: Worker) -> None:
         if got or worker._stopping or worker._paused:
             continue
         if worker.burst:
+            # A settle recorded while this pass was in flight may have released
+            # work this pass could not see yet (a parked job of a limited
+            # handler goes back to the queue when the job holding its slot
+            # ends): look once more before calling the queues empty.
             if not worker._running and not worker._outcomes:
+                if _settled(worker) != settled_before:
+                    continue
                 log.info("worker %s: queues empty, burst done", worker.id)
                 worker._stopping = True
                 break
@@ -217,6 +224,12 @@ async def idle_wait(worker: Worker, next_wake: float | None, now_ms: float) -> N
                 await anyio.sleep(wait)
     worker._claim_scope = None
     worker._top_has_work = True
+
+
+def _settled(worker: Worker) -> int:
+    """How many outcomes the worker has had recorded (or refused) so far."""
+    c = worker._counters
+    return c["completed"] + c["failed"] + c["requeued"] + c["refused"]
 
 
 def queue_failed(worker: Worker, queue: Queue, exc: ResponseError) -> None:

@@ -82,7 +82,7 @@ local STATE_FIELDS = {
   v = 'pos', status = 'status', name = 'str', attempts = 'count', failures = 'count', lost = 'count',
   refused = 'count', max_attempts = 'count', timeout = 'num', enqueued_at = 'ms', started_at = 'ms',
   finished_at = 'ms', due_at = 'ms', revived_at = 'ms', worker = 'str', reason = 'str', uk = 'str',
-  um = 'mode', ut = 'count', lk = 'str', lg = 'str', parked = 'bool', wf = 'id', wi = 'step',
+  um = 'mode', ut = 'count', lk = 'str', lg = 'str', parked = 'bool', ps = 'count', wf = 'id', wi = 'step',
   wcb = 'bool', win = 'steps', schedule = 'str'}
 
 local function field_ok(kind, v)

@@ -80,7 +80,7 @@ local function limit_unpark(K, group, n)
       local st, why = nil, 'not a valid job id'
       if valid_id(id) then st, why = read_state(K, id) end
       if st ~= nil and st.status == 'queued' and st.parked then
-        st.parked = nil
+        st.parked, st.ps = nil, nil
         redis.call('HSET', K.state, id, cjson.encode(st))
         ready[#ready + 1] = id
       elseif st == nil and why ~= 'missing' then
@@ -173,6 +173,7 @@ local function limit_admit(K, L, id, st, now)
     redis.call('ZADD', K.waiting, 0, group .. '\0' .. string.format('%016d', seq) .. '\0' .. id)
     redis.call('ZADD', K.reopen, 'LT', reopen_at, group)  -- LT still adds a new member
     st.parked = true
+    st.ps = seq  -- names the waiting member, so cancel.lua can remove it
     redis.call('HSET', K.state, id, cjson.encode(st))
     return false
   end
@@ -186,6 +187,15 @@ local function limit_admit(K, L, id, st, now)
   limit_save(K, group, rec)
   st.lg = group
   return true
+end
+
+-- Take a parked job (state st, parked with st.ps) out of the waiting set.
+local function limit_unpark_one(K, id, st)
+  if not K.waiting or not st.parked or not st.ps then return end
+  local group = st.name or ''
+  if st.lk then group = group .. '|' .. st.lk end
+  redis.call('ZREM', K.waiting, group .. '\0' .. string.format('%016d', st.ps) .. '\0' .. id)
+  st.parked, st.ps = nil, nil
 end
 
 -- The earliest reopen time, or nil.

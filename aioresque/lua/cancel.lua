@@ -58,7 +58,8 @@ st.reason = 'cancelled'
 st.finished_at = now
 st.worker = nil
 st.due_at = nil
-st.parked = nil  -- a parked id left in the waiting set is dropped when its group is released
+limit_unpark_one(K, id, st)  -- (a record parked without ps: its entry is dropped when the group is released)
+st.parked = nil
 limit_release(K, id, st)
 release_unique(K, id, st, now)  -- before the record is saved: it notes how the lock was held
 redis.call('HSET', K.state, id, cjson.encode(st))
