@@ -13,10 +13,11 @@
 -- * valid_id(s): s can be a job id (the rule of aioresque/_names.py:
 --   1 to 200 of A-Z a-z 0-9 - _ . : @ + =).
 -- * int_in / num_in: a decoded JSON value is a finite number in range.
--- * check_state(st): a decoded state record, checked field by field; returns
---   a new record built from the checked fields (never the decoded one as it
---   came: cjson rejects NaN/Infinity on encode, turns [] into {} and rounds
---   numbers), or nil and the reason.
+-- * check_state(st): a decoded state record, checked field by field (every
+--   field: known ones against their type and range, unknown ones must be
+--   scalars or JSON that encodes again), so that writing it back cannot fail
+--   or change a value (cjson rejects NaN/Infinity on encode, turns [] into {}
+--   and rounds numbers); nil and the reason when a field fails.
 -- * read_state(K, id, reads): HGET + decode + check_state; nil and a reason when
 --   the record is missing ('missing'), is of a format newer than `reads` when
 --   that is given ('newer', see too_new), or fails the checks.
@@ -64,8 +65,9 @@ local function valid_id(s)
 end
 
 -- NaN fails every comparison and infinities fail the bounds.
+local floor = math.floor
 local function int_in(v, lo, hi)
-  return type(v) == 'number' and v >= lo and v <= hi and math.floor(v) == v
+  return type(v) == 'number' and v >= lo and v <= hi and floor(v) == v
 end
 
 local function num_in(v, lo, hi)
@@ -75,51 +77,45 @@ end
 local STATUSES = {queued = true, scheduled = true, active = true, retrying = true, complete = true,
                   failed = true, dead = true, cancelled = true}
 
+local function is_count(v) return type(v) == 'number' and v >= 0 and v <= MAX_INT and floor(v) == v end
+local function is_ms(v) return type(v) == 'number' and v >= 0 and v <= MAX_MS end
+local function is_str(v) return type(v) == 'string' end
+local function is_bool(v) return type(v) == 'boolean' end
+local function is_status(v) return STATUSES[v] == true end
+local function is_pos(v) return type(v) == 'number' and v >= 1 and v <= MAX_INT and floor(v) == v end
+local function is_num(v) return type(v) == 'number' and v >= 0 and v <= MAX_INT end
+local function is_step(v) return type(v) == 'number' and v >= 1 and v <= MAX_STEPS and floor(v) == v end
+local function is_steps(v) return type(v) == 'number' and v >= 0 and v <= MAX_STEPS and floor(v) == v end
+local function is_mode(v) return v == 'f' or v == 'q' or v == 't' end
+
 -- What each known field of a state record must be. Every other field is kept
 -- when it is a string, a boolean, a finite number or a table that encodes
 -- again (fields of a newer format, see aioresque/_format.py).
 local STATE_FIELDS = {
-  v = 'pos', status = 'status', name = 'str', attempts = 'count', failures = 'count', lost = 'count',
-  refused = 'count', max_attempts = 'count', timeout = 'num', enqueued_at = 'ms', started_at = 'ms',
-  finished_at = 'ms', due_at = 'ms', revived_at = 'ms', worker = 'str', reason = 'str', uk = 'str',
-  um = 'mode', ut = 'count', lk = 'str', lg = 'str', parked = 'bool', ps = 'count', wf = 'id', wi = 'step',
-  wcb = 'bool', win = 'steps', schedule = 'str'}
+  v = is_pos, status = is_status, name = is_str, attempts = is_count, failures = is_count, lost = is_count,
+  refused = is_count, max_attempts = is_count, timeout = is_num, enqueued_at = is_ms, started_at = is_ms,
+  finished_at = is_ms, due_at = is_ms, revived_at = is_ms, worker = is_str, reason = is_str, uk = is_str,
+  um = is_mode, ut = is_count, lk = is_str, lg = is_str, parked = is_bool, ps = is_count, wf = valid_id,
+  wi = is_step, wcb = is_bool, win = is_steps, schedule = is_str}
 
-local function field_ok(kind, v)
-  if kind == 'count' then return int_in(v, 0, MAX_INT)
-  elseif kind == 'ms' then return num_in(v, 0, MAX_MS)
-  elseif kind == 'str' then return type(v) == 'string'
-  elseif kind == 'status' then return STATUSES[v] == true
-  elseif kind == 'pos' then return int_in(v, 1, MAX_INT)
-  elseif kind == 'num' then return num_in(v, 0, MAX_INT)
-  elseif kind == 'bool' then return type(v) == 'boolean'
-  elseif kind == 'id' then return valid_id(v)
-  elseif kind == 'step' then return int_in(v, 1, MAX_STEPS)
-  elseif kind == 'steps' then return int_in(v, 0, MAX_STEPS)
-  elseif kind == 'mode' then return v == 'f' or v == 'q' or v == 't'
-  end
-  return false
-end
-
+-- Every field of st is checked, so st is returned as it is: once it passed,
+-- encoding it again cannot fail and changes no value (numbers are finite and
+-- exact, unknown tables were encoded once already).
 local function check_state(st)
   if type(st) ~= 'table' then return nil, 'not a JSON object' end
-  local c = {}
   for k, v in pairs(st) do
-    if type(k) ~= 'string' then return nil, 'not a JSON object' end
-    local kind = STATE_FIELDS[k]
-    if kind then
-      if not field_ok(kind, v) then return nil, 'bad field ' .. k end
-      c[k] = v
-    elseif type(v) == 'string' or type(v) == 'boolean' or num_in(v, -MAX_INT, MAX_INT) then
-      c[k] = v
-    elseif type(v) == 'table' and pcall(cjson.encode, v) then
-      c[k] = v
-    elseif v ~= cjson.null then
+    local ok = STATE_FIELDS[k]
+    if ok then
+      if not ok(v) then return nil, 'bad field ' .. k end
+    elseif type(k) ~= 'string' then
+      return nil, 'not a JSON object'
+    elseif not (type(v) == 'string' or type(v) == 'boolean' or num_in(v, -MAX_INT, MAX_INT)
+                or v == cjson.null or (type(v) == 'table' and pcall(cjson.encode, v))) then
       return nil, 'bad field'
     end
   end
-  if c.status == nil then return nil, 'no status' end
-  return c, nil
+  if st.status == nil then return nil, 'no status' end
+  return st, nil
 end
 
 -- True when a state record's format is newer than `reads` (the newest this
