@@ -20,6 +20,7 @@ import pytest
 import aioresque
 from aioresque import Call, JobDead, Queue, Worker
 from aioresque._decode import text
+from aioresque._serializer import loads_json
 from tests import jobs_for_limits, jobs_for_tests
 
 
@@ -105,6 +106,22 @@ async def test_a_queued_job_with_a_bad_state_field_is_quarantined_whole(queue: Q
     reason = text(await r.hget(k.quarantine, job.id))
     assert reason.split("|", 2)[1] == "queue" and "state record" in reason
     assert text(await r.hget(k.state, job.id)) == record  # kept as it was
+
+
+async def test_nulls_and_fields_of_a_newer_release_are_not_poison(queue: Queue) -> None:
+    r, k = queue.redis, queue.keys
+    job = await queue.enqueue("add", 2, 3)
+    extra = (
+        '"max_attempts": null, "timeout": null, "x_text": "é\\u0001", "x_flag": true, "x_n": -2.5, "x_obj": {"a": [1]}'
+    )
+    await r.hset(k.state, job.id, text(await r.hget(k.state, job.id))[:-1] + ", " + extra + "}")
+    with anyio.fail_after(15):
+        async with burst(queue):
+            pass
+    assert await job.result(timeout=1) == 5
+    kept = loads_json(text(await r.hget(k.state, job.id)))
+    assert (kept["x_text"], kept["x_flag"], kept["x_n"], kept["x_obj"]) == ("é\u0001", True, -2.5, {"a": [1]})
+    assert "timeout" not in kept
 
 
 release: list[asyncio.Event] = []

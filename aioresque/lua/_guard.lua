@@ -106,7 +106,11 @@ local function check_state(st)
   for k, v in pairs(st) do
     local ok = STATE_FIELDS[k]
     if ok then
-      if not ok(v) then return nil, 'bad field ' .. k end
+      if v == cjson.null then
+        st[k] = nil  -- a known field set to null counts as absent (clearing a field during pairs is allowed)
+      elseif not ok(v) then
+        return nil, 'bad field ' .. k
+      end
     elseif type(k) ~= 'string' then
       return nil, 'not a JSON object'
     elseif not (type(v) == 'string' or type(v) == 'boolean' or num_in(v, -MAX_INT, MAX_INT)
