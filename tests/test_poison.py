@@ -209,3 +209,18 @@ async def test_an_expired_lease_with_a_bad_record_is_quarantined_by_recovery(que
     assert await places(queue, job.id) == ["quarantine"]
     assert await r.hget(k.quarantine, b"\xff") is not None
     assert await r.zcard(k.active) == 0
+
+
+async def test_stale_copies_in_the_active_and_scheduled_sets_do_not_run_a_finished_job_again(queue: Queue) -> None:
+    r, k = queue.redis, queue.keys
+    job = await queue.enqueue("record", "once")
+    with anyio.fail_after(15):
+        async with burst(queue):
+            pass
+    await r.zadd(k.active, {job.id: 1})  # an expired lease, and a due delay, for a job that completed
+    await r.zadd(k.scheduled, {job.id: 1})
+    with anyio.fail_after(15):
+        async with burst(queue):
+            pass
+    assert await places(queue, job.id) == ["done"]
+    assert (await job.info()).attempts == 1

@@ -36,7 +36,11 @@ local function recover(K, now, limit, max_lost)
     bump(K, 'lost', 1)
     local st, why = nil, 'not a valid job id'
     if valid_id(id) then st, why = read_state(K, id) end
-    if st then
+    if st and st.status ~= 'active' then
+      -- A stale entry (a manual edit): the record says the job is elsewhere;
+      -- moving it would put one job in two places.
+      bump(K, 'dropped', 1)
+    elseif st then
       st.lost = (st.lost or 0) + 1
       st.worker = nil
       st.reason = 'worker lost'
@@ -66,7 +70,9 @@ local function promote(K, now, limit)
     redis.call('ZREM', K.scheduled, id)
     local st, why = nil, 'not a valid job id'
     if valid_id(id) then st, why = read_state(K, id) end
-    if st then
+    if st and st.status ~= 'scheduled' and st.status ~= 'retrying' then
+      bump(K, 'dropped', 1)  -- a stale entry: the record says the job is elsewhere
+    elseif st then
       st.status = 'queued'
       st.due_at = nil
       save_state(K, id, st)
