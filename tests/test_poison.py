@@ -224,3 +224,16 @@ async def test_stale_copies_in_the_active_and_scheduled_sets_do_not_run_a_finish
             pass
     assert await places(queue, job.id) == ["done"]
     assert (await job.info()).attempts == 1
+
+
+async def test_deleting_a_quarantined_job_removes_its_quarantine_entry(queue: Queue) -> None:
+    r, k = queue.redis, queue.keys
+    job = await queue.enqueue("add", 1, 1)
+    await r.hset(k.state, job.id, text(await r.hget(k.state, job.id))[:-1] + ', "attempts": "z"}')
+    with anyio.fail_after(15):
+        async with burst(queue):
+            pass
+    assert await places(queue, job.id) == ["quarantine"]
+    assert await queue.delete_jobs([job.id]) == 1
+    assert await places(queue, job.id) == []
+    assert await r.hget(k.state, job.id) is None

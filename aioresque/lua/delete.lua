@@ -16,7 +16,8 @@
 --
 -- KEYS: 1 queue, 2 scheduled, 3 active, 4 done, 5 dead, 6 jobs, 7 state,
 --       8 results, 9 errors, 10 watched, 11 stats, 12 unique, 13 flows, 14 marker,
---       15.. one notify key per id
+--       [15 quarantine: optional; when given, a deleted id's quarantine entry goes too,]
+--       then one notify key per id
 -- ARGV: 1 mode ('any' or 'queued'), 2.. job ids (as many as notify keys)
 -- Returns: {deleted, skipped because running}
 
@@ -26,6 +27,12 @@
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], done = KEYS[4], dead = KEYS[5],
            jobs = KEYS[6], state = KEYS[7], results = KEYS[8], errors = KEYS[9], watched = KEYS[10],
            stats = KEYS[11], unique = KEYS[12], flows = KEYS[13], marker = KEYS[14]}
+-- One more key than 14 + one notify key per id: the quarantine comes first.
+local first_notify = 15
+if #KEYS == 15 + (#ARGV - 1) then
+  K.quarantine = KEYS[15]
+  first_notify = 16
+end
 check_types(K)
 local now = clock_ms()
 local mode = ARGV[1]
@@ -62,12 +69,15 @@ for i = 2, #ARGV do
     redis.call('HDEL', K.jobs, id)
     redis.call('HDEL', K.results, id)
     redis.call('HDEL', K.errors, id)
+    if K.quarantine and redis.call('HDEL', K.quarantine, id) == 1 and not raw then
+      deleted = deleted + 1  -- a quarantined entry with no record left: deleting it is deleting the job
+    end
     if raw then
       redis.call('HDEL', K.state, id)
       deleted = deleted + 1
     end
     if redis.call('SREM', K.watched, id) == 1 then
-      local key = KEYS[13 + i]
+      local key = KEYS[first_notify + i - 2]
       local kt = redis.call('TYPE', key)['ok']
       if kt == 'none' or kt == 'list' then  -- garbage in a notify key must not stop the delete
         redis.call('LPUSH', key, '1')
