@@ -48,6 +48,7 @@ def claim_keys(keys: QueueKeys) -> tuple[bytes, ...]:
     names = [k.queue, k.scheduled, k.active, k.jobs, k.state, k.marker, k.dead, k.stats, k.paused]
     names += [k.results, k.errors, k.done, k.watched, k.cancelled]  # checked for garbage only
     names += [k.limits, k.waiting, k.reopen, k.flows, k.quarantine]
+    names += [k.history, k.unique]  # checked for garbage only: settle.lua writes them
     return tuple(n.encode() for n in names)
 
 

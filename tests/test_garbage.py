@@ -20,7 +20,7 @@ from tests.cli_helpers import run, worker_command
 HOLDS_THE_JOBS = {"queue", "jobs", "state"}
 KEY_NAMES = ["queue", "scheduled", "active", "jobs", "state", "marker", "dead", "stats"]
 KEY_NAMES += ["results", "errors", "done", "watched", "cancelled"]
-KEY_NAMES += ["limits", "waiting", "reopen", "flows", "quarantine"]
+KEY_NAMES += ["limits", "waiting", "reopen", "flows", "quarantine", "history", "unique"]
 
 
 def burst(queue: Queue, queues: list[str]) -> Worker:

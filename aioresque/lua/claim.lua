@@ -10,7 +10,9 @@
 --       only checked, so that a queue with garbage in any key is left alone
 --       rather than having its jobs run and their outcomes refused),
 --       15 limits, 16 waiting, 17 reopen, 18 flows (limits and workflows),
---       19 quarantine (what cannot be a job: see _guard.lua)
+--       19 quarantine (what cannot be a job: see _guard.lua),
+--       20 history, 21 unique (optional: only checked, like 10-14: every key
+--       settle.lua writes is, so a job claimed here can have its outcome recorded)
 -- ARGV: 1 worker id, 2 n, 3 lease (ms), 4 max lost,
 --       5 the newest state record format the worker claims (newer ones are left queued),
 --       6.. the worker's limits: count, then per handler name, concurrency, rate n, period (ms)
@@ -65,6 +67,7 @@ if idle ~= nil then
   return {now, idle, {}, {}, {}, 0}
 end
 check_types(K)
-check_types({results = KEYS[10], errors = KEYS[11], done = KEYS[12], watched = KEYS[13], cancelled = KEYS[14]})
+check_types({results = KEYS[10], errors = KEYS[11], done = KEYS[12], watched = KEYS[13], cancelled = KEYS[14],
+             history = KEYS[20], unique = KEYS[21]})
 return take(K, now, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
             parse_limits(6))
