@@ -88,6 +88,9 @@ MAX_ERROR_BYTES = 8 * 1024
 MAX_TRACEBACK_BYTES = 32 * 1024
 """Longest traceback stored with a job (UTF-8 bytes); a longer one loses its middle, with a marker."""
 
+MAX_RETRY_DELAY = 10 * 365 * 86400.0
+"""Longest wait before a retry (seconds, about 10 years): a longer or infinite delay is capped."""
+
 TRACEBACK_MESSAGE_BYTES = 1024
 """How much of the message the traceback's last line keeps: the message is stored once, as the error."""
 
@@ -127,6 +130,14 @@ def error_record(exc: BaseException | None, message: str, *, kind: str) -> bytes
             tb = tb[: len(tb) - len(last)] + bounded(last, TRACEBACK_MESSAGE_BYTES) + "\n"
         tb = bounded(tb, MAX_TRACEBACK_BYTES, keep_end=True)
     return dumps_json({"error": bounded(message, MAX_ERROR_BYTES), "kind": kind, "traceback": tb})
+
+
+def retry_wait(delay: object) -> float:
+    """A retry delay (seconds) made safe to send: finite, from 0 to :data:`MAX_RETRY_DELAY`."""
+    seconds = number(delay)
+    if seconds is None:  # NaN, infinite or absurd: the longest wait (NaN: none)
+        return MAX_RETRY_DELAY if isinstance(delay, int | float) and delay > 0 else 0.0
+    return min(max(seconds, 0.0), MAX_RETRY_DELAY)
 
 
 def _describe(exc: BaseException) -> str:
@@ -173,7 +184,7 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
             delay = handler.backoff.delay(failures_before + 1)
         else:
             delay = runner.retry_delay(failures_before + 1)
-        return Outcome(job, Kind.FAIL, record, delay, effective_max)
+        return Outcome(job, Kind.FAIL, record, retry_wait(delay), effective_max)
 
     def dead(exc: BaseException | None, message: str, kind: str) -> Outcome:
         return Outcome(job, Kind.DEAD, error_record(exc, message, kind=kind), 0.0, effective_max)

@@ -10,7 +10,7 @@ import pytest
 import aioresque
 from aioresque import Call, JobDead, JobFailed, PayloadTooLarge, Queue, Worker
 from aioresque._decode import text
-from aioresque._execution import MAX_ERROR_BYTES, MAX_TRACEBACK_BYTES, bounded
+from aioresque._execution import MAX_ERROR_BYTES, MAX_RETRY_DELAY, MAX_TRACEBACK_BYTES, bounded, retry_wait
 from aioresque._queue import MAX_BATCH_BYTES
 from aioresque._serializer import loads_json
 
@@ -74,3 +74,25 @@ def test_bounded_cuts_to_the_limit_with_a_marker(keep_end: bool) -> None:
     assert len(cut.encode()) <= 2048 and "bytes cut" in cut and cut.startswith("aaa")
     assert cut.endswith("zzz") is keep_end
     assert text(bounded("lone \udcff surrogate", 100)).encode()  # always encodable
+
+
+@aioresque.job(max_attempts=3)
+async def asks_forever() -> None:
+    """Asks to be retried after an infinite delay."""
+    raise aioresque.Retry(delay=float("inf"))
+
+
+async def test_an_infinite_retry_delay_is_capped_not_fatal(queue: Queue) -> None:
+    job = await queue.enqueue("asks_forever")
+    after = await queue.enqueue("returns", 1)
+    with anyio.fail_after(15):
+        async with Worker(queue, [asks_forever, returns], burst=True):
+            pass
+    info = await job.info()
+    assert info.status is aioresque.JobStatus.RETRYING and info.due_at is not None
+    assert await after.result(timeout=1) == "r"
+
+
+def test_retry_wait_bounds() -> None:
+    assert [retry_wait(v) for v in (-1, 0, 2.5, float("nan"))] == [0.0, 0.0, 2.5, 0.0]
+    assert retry_wait(float("inf")) == retry_wait(1e300) == MAX_RETRY_DELAY
