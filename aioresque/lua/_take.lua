@@ -33,7 +33,6 @@ local function recover(K, now, limit, max_lost)
   local expired = redis.call('ZRANGEBYSCORE', K.active, '-inf', now, 'LIMIT', 0, limit)
   for _, id in ipairs(expired) do
     redis.call('ZREM', K.active, id)
-    bump(K, 'lost', 1)
     local st, why = nil, 'not a valid job id'
     if valid_id(id) then st, why = read_state(K, id) end
     if st and st.status ~= 'active' then
@@ -41,6 +40,7 @@ local function recover(K, now, limit, max_lost)
       -- moving it would put one job in two places.
       bump(K, 'dropped', 1)
     elseif st then
+      bump(K, 'lost', 1)
       st.lost = (st.lost or 0) + 1
       st.worker = nil
       st.reason = 'worker lost'
