@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -20,8 +21,9 @@ import pytest
 import aioresque
 from aioresque import Call, JobDead, Queue, Worker
 from aioresque._decode import text
+from aioresque._scheduler import fire, sync
 from aioresque._serializer import loads_json
-from tests import jobs_for_limits, jobs_for_tests
+from tests import jobs_for_cron, jobs_for_limits, jobs_for_tests
 
 
 def burst(queue: Queue, jobs: Any = jobs_for_tests) -> Worker:
@@ -237,3 +239,16 @@ async def test_deleting_a_quarantined_job_removes_its_quarantine_entry(queue: Qu
     assert await queue.delete_jobs([job.id]) == 1
     assert await places(queue, job.id) == []
     assert await r.hget(k.state, job.id) is None
+
+
+async def test_a_garbage_cron_record_is_rebuilt_instead_of_stopping_the_schedule(queue: Queue) -> None:
+    fn = jobs_for_cron.every_second
+    assert fn.schedule is not None
+    garbage = '{"fired": "x", "skipped": -1, "last": 1e400, "paused": "yes", "spec": {}, "next": "z"}'
+    await queue.redis.hset(queue.keys.cron, fn.name, garbage)
+    now = datetime.now(UTC)
+    assert await sync(queue, fn, fn.schedule, now) is None  # the bad last tick is dropped
+    tick = now.replace(microsecond=0) - timedelta(seconds=1)
+    assert (await fire(queue, fn, fn.schedule, tick))[0] == "fired"
+    [info] = await queue.schedules()
+    assert (info.fired, info.skipped, info.paused, info.last_tick) == (1, 0, False, tick)

@@ -40,6 +40,8 @@ if raw then
     if int_in(got.skipped, 0, MAX_INT) then rec.skipped = got.skipped end
     if int_in(got.last, 0, MAX_MS) then rec.last = got.last end
     if type(got.last_job) == 'string' then rec.last_job = got.last_job end
+    if type(got.spec) == 'string' then rec.spec = got.spec end
+    if int_in(got.next, 0, MAX_MS) then rec.next = got.next end
   end
 end
 
