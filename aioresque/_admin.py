@@ -505,7 +505,7 @@ async def delete_jobs(queue: Queue, ids: Collection[str], progress: Progress | N
 async def _delete_batch(queue: Queue, ids: list[str], mode: str) -> tuple[int, int]:
     k = queue.keys
     keys = [k.queue, k.scheduled, k.active, k.done, k.dead, k.jobs, k.state, k.results, k.errors, k.watched, k.stats]
-    keys += [k.unique, k.flows, k.marker, k.progress, *(k.notify(i) for i in ids)]
+    keys += [k.unique, k.flows, k.marker, k.quarantine, k.progress, *(k.notify(i) for i in ids)]
     async with translate():
         reply = await _scripts.run(_client(queue), "delete", keys, [mode, *ids])
     return int(reply[0]), int(reply[1])

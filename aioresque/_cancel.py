@@ -44,7 +44,7 @@ async def cancel_job(queue: Queue, job_id: str) -> bool:
                 k.errors,
                 k.notify(job_id),
                 k.unique,
-                *(k.limits, k.waiting, k.reopen, k.flows, k.jobs, k.marker),
+                *(k.limits, k.waiting, k.reopen, k.flows, k.jobs, k.marker, k.quarantine),
                 *(k.events, k.listening),
             ],
             [job_id, error],

@@ -27,6 +27,7 @@ from redis.exceptions import ResponseError
 
 from . import _scripts
 from ._connect import blocking_limit, is_cluster
+from ._decode import integer, number, text
 from ._execution import ClaimedJob, Kind, Outcome, parse_state
 from ._keys import QueueKeys
 
@@ -46,26 +47,32 @@ def claim_keys(keys: QueueKeys) -> tuple[bytes, ...]:
     k = keys
     names = [k.queue, k.scheduled, k.active, k.jobs, k.state, k.marker, k.dead, k.stats, k.paused]
     names += [k.results, k.errors, k.done, k.watched, k.cancelled]  # checked for garbage only
-    names += [k.limits, k.waiting, k.reopen, k.flows]
+    names += [k.limits, k.waiting, k.reopen, k.flows, k.quarantine]
+    names += [k.history, k.unique]  # checked for garbage only: settle.lua writes them
     names += [k.events, k.listening]  # job events, written only while someone follows
     return tuple(n.encode() for n in names)
 
 
 def start_jobs(worker: Worker, queue: Queue, reply: Any) -> int:
-    """Start tasks for the jobs in a claim reply (``{now, wake, dropped, items, newer}``); returns how many.
+    """Start tasks for the jobs in a claim reply (``{now, wake, dropped, items, newer, quarantined}``).
 
     Jobs that arrive after shutdown began are handed straight back.
+
+    Returns:
+        How many jobs were started.
     """
     dropped, items = reply[2], reply[3]
     for job_id in dropped:
-        log.warning("queue %s: dropped job id %r with no record", queue.name, _text(job_id))
+        log.warning("queue %s: dropped job id %r with no record", queue.name, text(job_id))
     if len(reply) > 4 and reply[4]:
-        newer_format_seen(worker, queue, [_text(i) for i in reply[4]])
+        newer_format_seen(worker, queue, [text(i) for i in reply[4]])
+    if len(reply) > 5:
+        quarantined_seen(queue, reply[5])
     count = len(items) // 3
     running = worker._running
     jobs = worker._jobs
     for i in range(0, 3 * count, 3):
-        job_id = _text(items[i])
+        job_id = text(items[i])
         payload = items[i + 2]
         job = ClaimedJob(
             job_id, queue, parse_state(items[i + 1]), payload if isinstance(payload, bytes) else payload.encode()
@@ -77,6 +84,20 @@ def start_jobs(worker: Worker, queue: Queue, reply: Any) -> int:
             jobs.start(worker._run_job, job)
     worker._counters["claimed"] += count
     return count
+
+
+def quarantined_seen(queue: Queue, count: object) -> None:
+    """Log entries a script has just moved to ``queue``'s quarantine (each is counted once, when it arrives)."""
+    n = integer(count, 0)
+    if n:
+        log.warning(
+            "queue %s: %d entr%s that cannot be a job (not a valid job id, or a record that fails the checks) "
+            "moved to the quarantine hash %s (see docs/redis-layout.md)",
+            queue.name,
+            n,
+            "y" if n == 1 else "ies",
+            queue.keys.quarantine,
+        )
 
 
 def newer_format_seen(worker: Worker, queue: Queue, ids: list[str]) -> None:
@@ -108,6 +129,7 @@ async def claim_loop(worker: Worker) -> None:
         got = 0
         next_wake: float | None = None
         now_ms = 0.0
+        settled_before = _settled(worker)
         worker._claim_scope = anyio.CancelScope()
         with worker._claim_scope:
             for index, queue in enumerate(worker._queues):
@@ -137,15 +159,21 @@ async def claim_loop(worker: Worker) -> None:
                 got += started
                 if index == 0:
                     worker._top_has_work = started == n
-                now_ms = float(reply[0])
-                if reply[1] not in (b"", ""):
-                    wake = float(reply[1])
+                now_ms = number(reply[0]) or now_ms
+                wake = number(reply[1])  # '' (nothing due) and 'inf' come back as None
+                if wake is not None:
                     next_wake = wake if next_wake is None else min(next_wake, wake)
         worker._claim_scope = None
         if got or worker._stopping or worker._paused:
             continue
         if worker.burst:
+            # A settle recorded while this pass was in flight may have released
+            # work this pass could not see yet (a parked job of a limited
+            # handler goes back to the queue when the job holding its slot
+            # ends): look once more before calling the queues empty.
             if not worker._running and not worker._outcomes:
+                if _settled(worker) != settled_before:
+                    continue
                 log.info("worker %s: queues empty, burst done", worker.id)
                 worker._stopping = True
                 break
@@ -200,11 +228,13 @@ async def idle_wait(worker: Worker, next_wake: float | None, now_ms: float) -> N
     worker._top_has_work = True
 
 
+def _settled(worker: Worker) -> int:
+    """How many outcomes the worker has had recorded (or refused) so far."""
+    c = worker._counters
+    return c["completed"] + c["failed"] + c["requeued"] + c["refused"]
+
+
 def queue_failed(worker: Worker, queue: Queue, exc: ResponseError) -> None:
     """A script on ``queue`` failed (garbage in one of its keys): back off that queue."""
     if worker._health.failed(queue.name, time.monotonic()):
         log.error("queue %s: %s; leaving it alone for a while, serving the others", queue.name, exc)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

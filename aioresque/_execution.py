@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 
 from ._context import JobContext, set_current
+from ._decode import integer, number, text
 from ._errors import Retry
 from ._handler import JobFunction, Registry, retry_verdict
 from ._middleware import PerformMiddleware, perform_chain
@@ -63,13 +64,14 @@ class ClaimedJob:
 
     @property
     def attempt(self) -> int:
-        """The attempt number Redis recorded at claim time."""
-        return int(self.state.get("attempts", 1))
+        """The attempt number Redis recorded at claim time (settle.lua compares it exactly)."""
+        value = self.state.get("attempts", 1)
+        return value if isinstance(value, int) and not isinstance(value, bool) else integer(value, 0) or 0
 
     @property
     def name(self) -> str:
         """The job name."""
-        return str(self.state.get("name", ""))
+        return text(self.state.get("name", ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +85,72 @@ class Outcome:
     max_attempts: int = 1
 
 
+MAX_ERROR_BYTES = 8 * 1024
+"""Longest error message stored with a job (UTF-8 bytes); a longer one keeps its start and says how much was cut."""
+
+MAX_TRACEBACK_BYTES = 32 * 1024
+"""Longest traceback stored with a job (UTF-8 bytes); a longer one loses its middle, with a marker."""
+
+MAX_RETRY_DELAY = 10 * 365 * 86400.0
+"""Longest wait before a retry (seconds, about 10 years): a longer or infinite delay is capped."""
+
+TRACEBACK_MESSAGE_BYTES = 1024
+"""How much of the message the traceback's last line keeps: the message is stored once, as the error."""
+
+
+def bounded(text: str, limit: int, *, keep_end: bool = False) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, with a marker saying how much was cut.
+
+    The start is kept, and with ``keep_end`` the end too (a traceback's
+    innermost frames). Characters that cannot be encoded (lone surrogates)
+    are escaped, so the result always encodes.
+    """
+    data = text.encode("utf-8", "backslashreplace")
+    if len(data) <= limit:
+        return data.decode()
+    room = max(0, limit - 64)  # the marker fits in the 64 bytes left
+    marker = f"[... {len(data) - room} of {len(data)} bytes cut ...]"
+    if not keep_end:
+        return data[:room].decode("utf-8", "ignore") + " " + marker
+    head = room // 4
+    start = data[:head].decode("utf-8", "ignore")
+    end = data[len(data) - (room - head) :].decode("utf-8", "ignore")
+    return f"{start}\n{marker}\n{end}"
+
+
 def error_record(exc: BaseException | None, message: str, *, kind: str) -> bytes:
-    """The JSON error record stored in the queue's ``errors`` hash."""
+    """The JSON error record stored in the queue's ``errors`` hash.
+
+    The message is cut to :data:`MAX_ERROR_BYTES` and the traceback to
+    :data:`MAX_TRACEBACK_BYTES`; the traceback's last line (the exception
+    and its message again) keeps :data:`TRACEBACK_MESSAGE_BYTES` of it.
+    """
     tb = None
     if exc is not None:
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return dumps_json({"error": message, "kind": kind, "traceback": tb})
+        last = "".join(traceback.format_exception_only(type(exc), exc))
+        if len(last) > TRACEBACK_MESSAGE_BYTES and tb.endswith(last):
+            tb = tb[: len(tb) - len(last)] + bounded(last, TRACEBACK_MESSAGE_BYTES) + "\n"
+        tb = bounded(tb, MAX_TRACEBACK_BYTES, keep_end=True)
+    return dumps_json({"error": bounded(message, MAX_ERROR_BYTES), "kind": kind, "traceback": tb})
+
+
+def retry_wait(delay: object) -> float:
+    """A retry delay (seconds) made safe to send: finite, from 0 to :data:`MAX_RETRY_DELAY`."""
+    seconds = number(delay)
+    if seconds is None:  # NaN, infinite or absurd: the longest wait (NaN: none)
+        return MAX_RETRY_DELAY if isinstance(delay, int | float) and delay > 0 else 0.0
+    return min(max(seconds, 0.0), MAX_RETRY_DELAY)
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    """``"Type: message"``, the message cut to :data:`MAX_ERROR_BYTES` (it is logged and stored)."""
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - a foreign exception's __str__ may raise anything
+        message = "<unprintable message>"
+    message = bounded(message, MAX_ERROR_BYTES)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +174,8 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
     """
     handler = runner.registry.functions.get(job.name)
     max_attempts = handler.max_attempts if handler else 1
-    failures_before = int(job.state.get("failures", 0))
-    effective_max = int(job.state.get("max_attempts") or max_attempts)
+    failures_before = integer(job.state.get("failures", 0), 0) or 0
+    effective_max = integer(job.state.get("max_attempts"), 1) or max_attempts
 
     def fail(exc: BaseException | None, message: str, kind: str) -> Outcome:
         record = error_record(exc, message, kind=kind)
@@ -130,7 +187,7 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
             delay = handler.backoff.delay(failures_before + 1)
         else:
             delay = runner.retry_delay(failures_before + 1)
-        return Outcome(job, Kind.FAIL, record, delay, effective_max)
+        return Outcome(job, Kind.FAIL, record, retry_wait(delay), effective_max)
 
     def dead(exc: BaseException | None, message: str, kind: str) -> Outcome:
         return Outcome(job, Kind.DEAD, error_record(exc, message, kind=kind), 0.0, effective_max)
@@ -155,8 +212,8 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
         except Exception as exc:  # noqa: BLE001 - e.g. Redis unreachable: retried like a failure
             return fail(exc, f"InputUnavailable: {_describe(exc)}", "error")
 
-    timeout_ms = job.state.get("timeout")
-    timeout = float(timeout_ms) / 1000 if timeout_ms is not None else handler.timeout
+    timeout_ms = number(job.state.get("timeout"), 0)
+    timeout = timeout_ms / 1000 if timeout_ms is not None else handler.timeout
     job.reporter = ProgressReporter(job.queue, job.id, job.attempt)
     ctx = JobContext(
         job.id, job.name, job.queue, job.attempt, runner.worker_id, runner.resources, args, kwargs, meta, job.reporter
@@ -216,8 +273,16 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
         value = job.queue.serializer.dumps(result)
     except Exception as exc:  # noqa: BLE001 - reported as the job's failure
         message = f"SerializationError: the result ({type(result).__name__}) cannot be serialized: {exc}"
-        log.warning("job %s %s: %s", job.id, job.name, message, extra=extra)
+        log.warning("job %s %s: %s", job.id, job.name, bounded(message, MAX_ERROR_BYTES), extra=extra)
         return dead(exc, message, "result")
+    limit = job.queue.max_result_bytes
+    if len(value) > limit:
+        message = (
+            f"ResultTooLarge: the result ({type(result).__name__}) is {len(value)} bytes serialized, "
+            f"over the limit of {limit} (max_result_bytes); it was not stored"
+        )
+        log.warning("job %s %s: %s", job.id, job.name, message, extra=extra)
+        return dead(None, message, "result")
     if log.isEnabledFor(logging.INFO):
         log.info("job %s %s complete in %.3f s", job.id, job.name, duration, extra=extra)
     return Outcome(job, Kind.COMPLETE, value, 0.0, effective_max)
@@ -279,6 +344,9 @@ def _fits(handler: JobFunction[Any, Any], args: tuple[Any, ...], kwargs: dict[st
 
 
 def parse_state(raw: bytes | str) -> dict[str, Any]:
-    """Parse a state record returned by a claim."""
-    value = loads_json(raw)
+    """Parse a state record returned by a claim (checked by the script; ``{}`` if it still cannot be read)."""
+    try:
+        value = loads_json(raw)
+    except (ValueError, RecursionError):
+        return {}
     return value if isinstance(value, dict) else {}

@@ -147,7 +147,7 @@ class Job(Generic[R]):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             async with translate():
-                raw = await _scripts.run(redis, "watch", [keys.state, keys.watched], [self.id])
+                raw = await _scripts.run(redis, "watch", [keys.state, keys.watched, keys.quarantine], [self.id])
             if raw in (b"", ""):
                 raise JobNotFound(f"no job {self.id!r} in queue {self.queue.name!r}")
             state = _parse_state(raw)

@@ -30,6 +30,10 @@ from ._workflow import Workflow
 
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_MAX_PAYLOAD = 512 * 1024
+DEFAULT_MAX_RESULT = 1024 * 1024
+"""The default ``max_result_bytes``: a larger serialized result fails its job instead of being stored."""
+MAX_BATCH_BYTES = 32 * 1024 * 1024
+"""Most payload bytes one ``enqueue_many`` call sends; a larger batch is refused before anything is written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,9 @@ class Queue:
         prefix: the key namespace (default ``"aioresque"``).
         serializer: how arguments and results are encoded (default JSON).
         max_payload_bytes: enqueue refuses larger payloads (default 512 KiB).
+        max_result_bytes: a worker does not store a larger serialized
+            result: the job ends dead with a ``ResultTooLarge`` error instead
+            (default 1 MiB).
         retention: how long finished jobs are kept (see :class:`Retention`).
         middleware: async callables wrapped around every enqueue, first
             outermost (see :class:`EnqueueMiddleware`); shared with the
@@ -142,6 +149,7 @@ class Queue:
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
         retention: Retention | None = None,
         middleware: Sequence[EnqueueMiddleware] = (),
+        max_result_bytes: int = DEFAULT_MAX_RESULT,
     ) -> None:
         _check_name(name)
         self.redis = redis
@@ -149,6 +157,7 @@ class Queue:
         self.prefix = prefix
         self.serializer: Serializer = serializer or JsonSerializer()
         self.max_payload_bytes = max_payload_bytes
+        self.max_result_bytes = max_result_bytes
         self.retention = retention or Retention()
         self.keys = QueueKeys(prefix, name)
         self._owns_client = False
@@ -203,6 +212,7 @@ class Queue:
                 serializer=self.serializer,
                 max_payload_bytes=self.max_payload_bytes,
                 retention=self.retention,
+                max_result_bytes=self.max_result_bytes,
             )
             queue._middleware = self._middleware  # one chain for the whole family
             queue._siblings = self._siblings
@@ -278,6 +288,11 @@ class Queue:
 
         Returns:
             One handle per call, in order.
+
+        Raises:
+            PayloadTooLarge: a payload exceeds ``max_payload_bytes``, or the
+                payloads together exceed :data:`MAX_BATCH_BYTES` (32 MiB):
+                nothing is enqueued; split the batch.
         """
         if not self._middleware:
             return await self._enqueue_batch(calls)
@@ -291,6 +306,7 @@ class Queue:
         groups: dict[str, list[Any]] = {}
         counts: dict[str, int] = {}
         jobs: list[Job] = []
+        total = 0
         for call in calls:
             queue = self if call.queue is None or call.queue == self.name else self.sibling(call.queue)
             if call.job_id:
@@ -301,6 +317,12 @@ class Queue:
             group = groups.setdefault(queue.name, [])
             counts[queue.name] = counts.get(queue.name, 0) + 1
             payload = self.encode_payload(call.name, call.args, call.kwargs, call.meta)
+            total += len(payload)
+            if total > MAX_BATCH_BYTES:
+                raise PayloadTooLarge(
+                    f"enqueue_many: the payloads of this batch exceed {MAX_BATCH_BYTES} bytes in all "
+                    f"(at call {len(jobs) + 1}); nothing was enqueued: split the batch"
+                )
             max_attempts = _max_attempts_arg(call.max_attempts)
             timeout = _timeout_ms(call.timeout)
             delay = _delay_ms(call.delay, call.at)

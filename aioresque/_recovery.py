@@ -26,8 +26,10 @@ from redis.exceptions import ResponseError
 
 from . import _scripts
 from ._connect import Client
+from ._decode import integer, strict_text
 from ._errors import translate
 from ._keys import DEFAULT_PREFIX, QueueKeys, queue_registry, recovery_lock
+from ._names import is_valid_name
 
 log = logging.getLogger("aioresque.recovery")
 
@@ -43,6 +45,8 @@ class RecoveryReport:
     """Queue name to the number of jobs whose expired lease was recovered."""
     errors: dict[str, str] = field(default_factory=dict)
     """Queue name to the error that stopped recovery there (e.g. garbage in a key)."""
+    quarantined: dict[str, int] = field(default_factory=dict)
+    """Queue name to how many expired ids were quarantined (not a job id, or a bad record); only those > 0."""
 
     @property
     def total(self) -> int:
@@ -54,7 +58,7 @@ def recover_keys(keys: QueueKeys) -> list[str]:
     """The KEYS of ``recover.lua`` for one queue."""
     return [
         *(keys.queue, keys.scheduled, keys.active, keys.jobs, keys.state, keys.marker, keys.dead, keys.stats),
-        *(keys.limits, keys.waiting, keys.reopen, keys.flows),
+        *(keys.limits, keys.waiting, keys.reopen, keys.flows, keys.quarantine),
         *(keys.events, keys.listening),
     ]
 
@@ -68,12 +72,19 @@ async def recover_queue(redis: Client, keys: QueueKeys, *, max_lost: int = 3) ->
     Raises:
         redis.exceptions.ResponseError: a key of the queue holds garbage.
     """
-    total = 0
+    return (await _recover_queue(redis, keys, max_lost))[0]
+
+
+async def _recover_queue(redis: Client, keys: QueueKeys, max_lost: int) -> tuple[int, int]:
+    """(jobs recovered, ids quarantined) for one queue."""
+    total = quarantined = 0
     while True:
-        recovered, left = await _scripts.run(redis, "recover", recover_keys(keys), [max_lost, BATCH])
-        total += int(recovered)
-        if int(left) == 0 or int(recovered) == 0:
-            return total
+        reply = await _scripts.run(redis, "recover", recover_keys(keys), [max_lost, BATCH])
+        recovered = integer(reply[0], 0) or 0
+        total += recovered
+        quarantined += (integer(reply[2], 0) or 0) if len(reply) > 2 else 0
+        if not integer(reply[1], 0) or not recovered:
+            return total, quarantined
 
 
 async def recover_queues(
@@ -86,7 +97,8 @@ async def recover_queues(
     """Recover expired leases on ``queues`` (default: every queue enqueued to).
 
     A queue whose keys hold garbage is reported in ``errors`` and skipped; the
-    others are still recovered.
+    others are still recovered. A registry member that is not a queue name
+    (not UTF-8, or against the name rule) is skipped.
 
     Raises:
         ConnectionLost: Redis cannot be reached.
@@ -94,14 +106,19 @@ async def recover_queues(
     report = RecoveryReport()
     async with translate():
         if queues is None:
-            names = sorted(_text(n) for n in await redis.smembers(queue_registry(prefix)))  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
+            members = await redis.smembers(queue_registry(prefix))  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
+            names = sorted(n for n in map(strict_text, members) if n is not None and is_valid_name(n))
         else:
             names = list(queues)
         for name in names:
             try:
-                report.recovered[name] = await recover_queue(redis, QueueKeys(prefix, name), max_lost=max_lost)
+                recovered, quarantined = await _recover_queue(redis, QueueKeys(prefix, name), max_lost)
             except ResponseError as exc:
                 report.errors[name] = str(exc)
+                continue
+            report.recovered[name] = recovered
+            if quarantined:
+                report.quarantined[name] = quarantined
     return report
 
 
@@ -112,7 +129,3 @@ async def try_lock(redis: Client, prefix: str, owner: str, period: float) -> boo
     per period across all workers.
     """
     return bool(await redis.set(recovery_lock(prefix), owner, nx=True, px=max(1, int(period * 1000))))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

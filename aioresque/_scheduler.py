@@ -31,6 +31,7 @@ import anyio
 from redis.exceptions import ResponseError
 
 from . import _scripts
+from ._decode import MAX_MS, integer, text
 from ._errors import translate
 from ._keys import queue_registry
 from ._schedule import Schedule, from_ms, to_ms
@@ -94,8 +95,7 @@ async def sync(queue: Queue, fn: JobFunction[Any, Any], schedule: Schedule, now:
     async with translate():
         await queue.redis.sadd(queue_registry(queue.prefix), queue.name)
         reply = await _scripts.run(queue.redis, "cron", _keys(queue), args)
-    last = _text(reply[0])
-    return from_ms(int(last)) if last else None
+    return _instant(reply[0])
 
 
 async def fire(queue: Queue, fn: JobFunction[Any, Any], schedule: Schedule, tick: datetime) -> tuple[str, str]:
@@ -114,7 +114,7 @@ async def fire(queue: Queue, fn: JobFunction[Any, Any], schedule: Schedule, tick
     ]
     async with translate():
         reply = await _scripts.run(queue.redis, "cron", _keys(queue), args)
-    return _text(reply[0]), _text(reply[1])
+    return text(reply[0]), text(reply[1])
 
 
 async def set_paused(queue: Queue, name: str, paused: bool) -> bool:
@@ -133,15 +133,15 @@ async def list_schedules(queue: Queue) -> list[ScheduleInfo]:
         rec = _decode(value)
         out.append(
             ScheduleInfo(
-                _text(name),
+                text(name),
                 queue.name,
-                str(rec.get("spec", "")),
-                bool(rec.get("paused", False)),
+                text(rec.get("spec", "")),
+                rec.get("paused") is True,
                 _instant(rec.get("last")),
                 _instant(rec.get("next")),
-                str(rec["last_job"]) if rec.get("last_job") else None,
-                int(rec.get("fired", 0)),
-                int(rec.get("skipped", 0)),
+                text(rec["last_job"]) if rec.get("last_job") else None,
+                integer(rec.get("fired", 0), 0) or 0,
+                integer(rec.get("skipped", 0), 0) or 0,
             )
         )
     return sorted(out, key=lambda s: s.name)
@@ -195,7 +195,9 @@ async def _fire(worker: Worker, queue: Queue, fn: JobFunction[Any, Any], schedul
                 log.info("schedule %s: tick %s enqueued job %s", fn.name, tick, detail)
             return
         # This machine's clock runs ahead of Redis's: wait out the difference.
-        await anyio.sleep(min(1.0, max(0.001, (to_ms(tick) - int(detail)) / 1000)))
+        redis_now = integer(detail, 0, MAX_MS)
+        behind = 1.0 if redis_now is None else (to_ms(tick) - redis_now) / 1000
+        await anyio.sleep(min(1.0, max(0.001, behind)))
     log.error("schedule %s: tick %s stayed in the future on Redis's clock; skipped", fn.name, tick)
 
 
@@ -208,16 +210,12 @@ def _decode(value: bytes | str) -> dict[str, Any]:
 
     try:
         rec = loads_json(value)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return rec if isinstance(rec, dict) else {}
 
 
-def _instant(value: Any) -> datetime | None:
-    return from_ms(int(value)) if isinstance(value, int | float) else None
-
-
-def _text(value: bytes | str | int) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    return str(value)
+def _instant(value: object) -> datetime | None:
+    """A millisecond timestamp from Redis (a number, or its text) as a datetime; None if it is not one."""
+    ms = integer(value, 0, MAX_MS)
+    return None if ms is None else from_ms(ms)

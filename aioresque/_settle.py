@@ -27,7 +27,8 @@ import anyio
 import anyio.lowlevel
 
 from . import _scripts
-from ._claim import start_jobs
+from ._claim import quarantined_seen, start_jobs
+from ._decode import text
 from ._execution import Kind, Outcome
 from ._keys import QueueKeys
 from ._progress import progress_calls
@@ -81,7 +82,7 @@ def settle_keys(keys: QueueKeys) -> tuple[bytes, ...]:
     k = keys
     names = [k.queue, k.scheduled, k.active, k.jobs, k.state, k.marker, k.dead, k.stats]
     names += [k.results, k.errors, k.done, k.watched, k.paused, k.history, k.unique]
-    names += [k.limits, k.waiting, k.reopen, k.flows]
+    names += [k.limits, k.waiting, k.reopen, k.flows, k.quarantine]
     names += [k.events, k.listening, k.progress]  # job events (only while followed); progress pruned with records
     return tuple(n.encode() for n in names)
 
@@ -166,16 +167,22 @@ def after_settle(worker: Worker, outcomes: list[Outcome], claim_n: int, reply: A
     counters = worker._counters
     running = worker._running
     for o, code in zip(outcomes, reply[0], strict=True):
-        if code == b"ok" or code == "ok":
+        verdict = text(code)
+        if verdict == "ok":
             counters[COUNTERS[o.kind]] += 1
+        elif verdict == "quarantined":
+            counters["refused"] += 1
+            log.warning("job %s: not recorded, its state record fails the checks; quarantined", o.job.id)
         else:
             counters["refused"] += 1
             log.warning("job %s: outcome refused, the lease was no longer held", o.job.id)
         running.pop(o.job.id, None)
-    if claim_n:
+    if claim_n:  # start_jobs also reports what the call quarantined (reply[6])
         started = start_jobs(worker, outcomes[0].job.queue, reply[1:])
         worker._free += claim_n - started
         worker._top_has_work = started == claim_n
     else:
         worker._free += len(outcomes)
+        if len(reply) > 6:
+            quarantined_seen(outcomes[0].job.queue, reply[6])
     worker._signal()

@@ -35,6 +35,7 @@ from redis.exceptions import RedisError, ResponseError
 from . import _scripts
 from ._cancel import CHECK_INTERVAL
 from ._connect import batch
+from ._decode import text
 from ._execution import ClaimedJob, StopReason
 from ._progress import FLUSH_INTERVAL, progress_calls
 from ._recovery import recover_queues, try_lock
@@ -90,7 +91,7 @@ async def run_heartbeat(worker: Worker) -> None:
             if isinstance(reply, Exception):
                 log.error("extending leases failed: %s", reply)
                 continue
-            for job_id, status in zip(map(_text, reply[::2]), map(_text, reply[1::2]), strict=True):
+            for job_id, status in zip(map(text, reply[::2]), map(text, reply[1::2]), strict=True):
                 lost = worker._running.get(job_id)
                 if lost is None or lost.stop_reason is not None:
                     continue
@@ -101,10 +102,6 @@ async def run_heartbeat(worker: Worker) -> None:
                     log.warning("job %s: lease lost (now %s elsewhere); cancelling it", job_id, status or "gone")
                     lost.stop_reason = StopReason.LEASE_LOST
                 lost.scope.cancel()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 async def _registry_loop(worker: Worker) -> None:
@@ -143,6 +140,8 @@ async def _recovery_loop(worker: Worker) -> None:
                     functools.partial(recover_queues, prefix=prefix, max_lost=worker.max_lost), redis, None
                 )
                 _log_report(report.recovered, report.errors, reported)
+                for name, count in report.quarantined.items():
+                    log.warning("queue %s: %d id(s) in the active set moved to the quarantine hash", name, count)
         except ResponseError as exc:
             if "lock" not in reported:
                 log.error("recovery pass failed: %s", exc)

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 import aioresque
 from aioresque import Call, JobDead, JobFailed, JobStatus, Queue, Worker
+from aioresque._decode import text
 from aioresque._keys import QueueKeys
 from tests import jobs_for_tests
 from tests.cli_helpers import run, worker_command
@@ -19,6 +20,7 @@ from tests.cli_helpers import run, worker_command
 HOLDS_THE_JOBS = {"queue", "jobs", "state"}
 KEY_NAMES = ["queue", "scheduled", "active", "jobs", "state", "marker", "dead", "stats"]
 KEY_NAMES += ["results", "errors", "done", "watched", "cancelled"]
+KEY_NAMES += ["limits", "waiting", "reopen", "flows", "quarantine", "history", "unique"]
 
 
 def burst(queue: Queue, queues: list[str]) -> Worker:
@@ -87,12 +89,15 @@ async def test_bad_records_end_with_reasons_and_good_jobs_behind_them_run(queue:
     for job, error, match in [
         (not_a_record, JobDead, "BadPayload"),
         (no_payload, JobDead, "MissingPayload"),
-        (bad_fields, JobDead, "WorkerError"),
+        (bad_fields, JobDead, "quarantined .*bad field"),
         (unknown, JobFailed, "no handler named"),
     ]:
         with pytest.raises(error, match=match):
             await job.result(timeout=1)
-    assert (await queue.statistics()).counters["dropped"] == 2
+    assert (await queue.statistics()).counters["dropped"] == 1  # ghost-id
+    quarantined = await r.hgetall(k.quarantine)
+    assert set(quarantined) == {bad_fields.id.encode(), b"array-record"}
+    assert all(text(v).split("|")[1] == "queue" for v in quarantined.values())
 
 
 async def test_cli_burst_worker_survives_garbage_and_exits_cleanly(redis_url: str, prefix: str, redis: Redis) -> None:

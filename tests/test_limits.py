@@ -191,10 +191,26 @@ async def test_a_release_skips_cancelled_parked_jobs(queue: Queue) -> None:
     assert await queue.redis.zcard(queue.keys.waiting) == 2
     assert (await queue.job("j1").info()).status == aioresque.JobStatus.QUEUED  # parked, still queued
     await queue.cancel("j1")
+    assert await queue.redis.zcard(queue.keys.waiting) == 1  # one job, one place: j1 left the waiting set
     await queue.cancel("j0")  # gives back the slot: j2 (not the cancelled j1) goes back to the queue
     assert await queue.redis.lrange(queue.keys.queue, 0, -1) == [b"j2"]
     assert await queue.redis.zcard(queue.keys.waiting) == 0
     assert await claim(queue, 10, one_at_a_time) == ["j2"]
+
+
+@aioresque.job(concurrency=1)
+async def instant(tag: int) -> int:
+    """A limited handler that returns at once."""
+    return tag
+
+
+async def test_a_burst_worker_runs_every_parked_job_before_it_ends(queue: Queue) -> None:
+    for _ in range(5):
+        jobs = [await queue.enqueue("instant", i) for i in range(3)]
+        with anyio.fail_after(15):
+            async with aioresque.Worker(queue, [instant], burst=True, concurrency=4):
+                pass
+        assert [await j.status() for j in jobs] == [aioresque.JobStatus.COMPLETE] * 3
 
 
 async def test_a_worker_without_the_limit_ignores_it_and_others_still_count(queue: Queue) -> None:

@@ -29,17 +29,29 @@ local function parse_limits(start)
   return L
 end
 
+-- A group's record, rebuilt from its checked parts: holder ids, claim times
+-- (ms), the rate period (ms) and the rate n. Parts of the wrong shape are
+-- dropped (the record is bookkeeping, not a job: a holder it forgets is found
+-- again by the live-holder check in limit_admit).
 local function limit_load(K, group)
+  local rec = {h = {}, s = {}}
   local raw = redis.call('HGET', K.limits, group)
-  if raw then
-    local ok, rec = pcall(cjson.decode, raw)
-    if ok and type(rec) == 'table' then
-      if type(rec.h) ~= 'table' then rec.h = {} end
-      if type(rec.s) ~= 'table' then rec.s = {} end
-      return rec
+  if not raw then return rec end
+  local ok, got = pcall(cjson.decode, raw)
+  if not ok or type(got) ~= 'table' then return rec end
+  if type(got.h) == 'table' then
+    for _, h in ipairs(got.h) do
+      if valid_id(h) and #rec.h < 100000 then rec.h[#rec.h + 1] = h end
     end
   end
-  return {h = {}, s = {}}
+  if type(got.s) == 'table' then
+    for _, t in ipairs(got.s) do
+      if num_in(t, 0, MAX_MS) and #rec.s < 100000 then rec.s[#rec.s + 1] = t end
+    end
+  end
+  if num_in(got.p, 1, MAX_MS) then rec.p = got.p end
+  if int_in(got.r, 1, MAX_INT) then rec.r = got.r end
+  return rec
 end
 
 local function limit_save(K, group, rec)
@@ -65,13 +77,15 @@ local function limit_unpark(K, group, n)
     for _, m in ipairs(members) do
       redis.call('ZREM', K.waiting, m)
       local id = string.sub(m, #group + 19)
-      local raw = redis.call('HGET', K.state, id)
-      local ok, st = false, nil
-      if raw then ok, st = pcall(cjson.decode, raw) end
-      if ok and type(st) == 'table' and st.status == 'queued' and st.parked then
-        st.parked = nil
+      local st, why = nil, 'not a valid job id'
+      if valid_id(id) then st, why = read_state(K, id) end
+      if st ~= nil and st.status == 'queued' and st.parked then
+        st.parked, st.ps = nil, nil
         redis.call('HSET', K.state, id, cjson.encode(st))
         ready[#ready + 1] = id
+      elseif st == nil and why ~= 'missing' then
+        -- Neither parked again nor run: kept aside whole, with the member as found.
+        quarantine(K, m, 'waiting', why, clock_ms())
       end
     end
   end
@@ -106,7 +120,7 @@ local function limit_timers(K, now)
   for _, group in ipairs(due) do
     redis.call('ZREM', K.reopen, group)
     local rec = limit_load(K, group)
-    local p = tonumber(rec.p)
+    local p = rec.p
     if p then
       local recent = {}
       for _, t in ipairs(rec.s) do
@@ -116,7 +130,7 @@ local function limit_timers(K, now)
       if #recent > 0 then redis.call('ZADD', K.reopen, 'LT', recent[1] + p, group) end
       limit_save(K, group, rec)
     end
-    limit_unpark(K, group, math.min(tonumber(rec.r) or 1, 100))
+    limit_unpark(K, group, math.min(rec.r or 1, 100))
   end
 end
 
@@ -135,11 +149,8 @@ local function limit_admit(K, L, id, st, now)
     -- deleted by hand must not leak a slot forever).
     local live = {}
     for _, h in ipairs(rec.h) do
-      local raw = redis.call('HGET', K.state, h)
-      if raw then
-        local ok, hs = pcall(cjson.decode, raw)
-        if ok and type(hs) == 'table' and hs.status == 'active' and hs.lg == group then live[#live + 1] = h end
-      end
+      local hs = read_state(K, h)
+      if hs ~= nil and hs.status == 'active' and hs.lg == group then live[#live + 1] = h end
     end
     rec.h = live
     if #live >= lim.c then reopen_at = now + LIMIT_RECHECK_MS end
@@ -158,10 +169,11 @@ local function limit_admit(K, L, id, st, now)
   end
   if reopen_at ~= nil then
     limit_save(K, group, rec)
-    local seq = redis.call('HINCRBY', K.stats, 'parked', 1)
+    local seq = bump(K, 'parked', 1)
     redis.call('ZADD', K.waiting, 0, group .. '\0' .. string.format('%016d', seq) .. '\0' .. id)
     redis.call('ZADD', K.reopen, 'LT', reopen_at, group)  -- LT still adds a new member
     st.parked = true
+    st.ps = seq  -- names the waiting member, so cancel.lua can remove it
     redis.call('HSET', K.state, id, cjson.encode(st))
     return false
   end
@@ -175,6 +187,15 @@ local function limit_admit(K, L, id, st, now)
   limit_save(K, group, rec)
   st.lg = group
   return true
+end
+
+-- Take a parked job (state st, parked with st.ps) out of the waiting set.
+local function limit_unpark_one(K, id, st)
+  if not K.waiting or not st.parked or not st.ps then return end
+  local group = st.name or ''
+  if st.lk then group = group .. '|' .. st.lk end
+  redis.call('ZREM', K.waiting, group .. '\0' .. string.format('%016d', st.ps) .. '\0' .. id)
+  st.parked, st.ps = nil, nil
 end
 
 -- The earliest reopen time, or nil.

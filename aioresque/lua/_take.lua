@@ -4,23 +4,18 @@
 --
 -- _events.lua must be included before this file (job events for followers).
 --
--- K fields: queue, scheduled, active, jobs, state, marker, dead, stats, and
+-- K fields: queue, scheduled, active, jobs, state, marker, dead, stats, quarantine, and
 -- optionally paused (the queue's pause flag; take() claims nothing while it exists).
 -- Optionally limits, waiting, reopen (concurrency and rate limits) and flows
 -- (workflows): _limit.lua and _flow.lua must be included before this file.
 
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+local now_ms = clock_ms
+local TAKE_MAX_SKIPS = 1000  -- most entries one take() drops or quarantines (bounds the script's run time)
 
--- Decode a state record; nil when it is missing or not a JSON object.
+-- A checked state record (see read_state in _guard.lua); nil when it is
+-- missing or fails the checks.
 local function load_state(K, id)
-  local raw = redis.call('HGET', K.state, id)
-  if not raw then return nil end
-  local ok, st = pcall(cjson.decode, raw)
-  if ok and type(st) == 'table' then return st end
-  return nil
+  return (read_state(K, id))
 end
 
 local function save_state(K, id, st)
@@ -34,15 +29,21 @@ local function wake(K)
 end
 
 -- Jobs whose lease expired go back to the head of their queue, or to the
--- dead set once they have been lost max_lost times (poison-pill guard).
+-- dead set once they have been lost max_lost times (poison-pill guard). An
+-- id that cannot be a job, or whose record fails the checks, is quarantined.
 local function recover(K, now, limit, max_lost)
   local expired = redis.call('ZRANGEBYSCORE', K.active, '-inf', now, 'LIMIT', 0, limit)
   for _, id in ipairs(expired) do
     redis.call('ZREM', K.active, id)
-    redis.call('HINCRBY', K.stats, 'lost', 1)
-    local st = load_state(K, id)
-    if st then
-      st.lost = (tonumber(st.lost) or 0) + 1
+    local st, why = nil, 'not a valid job id'
+    if valid_id(id) then st, why = read_state(K, id) end
+    if st and st.status ~= 'active' then
+      -- A stale entry (a manual edit): the record says the job is elsewhere;
+      -- moving it would put one job in two places.
+      bump(K, 'dropped', 1)
+    elseif st then
+      bump(K, 'lost', 1)
+      st.lost = (st.lost or 0) + 1
       st.worker = nil
       st.reason = 'worker lost'
       limit_release(K, id, st)
@@ -50,7 +51,7 @@ local function recover(K, now, limit, max_lost)
         st.status = 'dead'
         st.finished_at = now
         redis.call('ZADD', K.dead, now, id)
-        redis.call('HINCRBY', K.stats, 'dead', 1)
+        bump(K, 'dead', 1)
         event('dead', id, {error = 'worker lost', lost = st.lost})
       else
         st.status = 'queued'
@@ -59,22 +60,29 @@ local function recover(K, now, limit, max_lost)
       end
       save_state(K, id, st)
       if st.status == 'dead' then flow_done(K, id, st, now, false, nil, 'dead') end
+    elseif why ~= 'missing' then
+      quarantine(K, id, 'active', why, now)
     end
   end
   return #expired
 end
 
--- Due scheduled jobs join the back of the queue.
+-- Due scheduled jobs join the back of the queue (what cannot be a job is quarantined).
 local function promote(K, now, limit)
   local due = redis.call('ZRANGEBYSCORE', K.scheduled, '-inf', now, 'LIMIT', 0, limit)
   for _, id in ipairs(due) do
     redis.call('ZREM', K.scheduled, id)
-    local st = load_state(K, id)
-    if st then
+    local st, why = nil, 'not a valid job id'
+    if valid_id(id) then st, why = read_state(K, id) end
+    if st and st.status ~= 'scheduled' and st.status ~= 'retrying' then
+      bump(K, 'dropped', 1)  -- a stale entry: the record says the job is elsewhere
+    elseif st then
       st.status = 'queued'
       st.due_at = nil
       save_state(K, id, st)
       redis.call('LPUSH', K.queue, id)
+    elseif why ~= 'missing' then
+      quarantine(K, id, 'scheduled', why, now)
     end
   end
   return #due
@@ -97,19 +105,11 @@ local function next_wake(K)
   return tostring(best)
 end
 
--- True when a state record's format is newer than `reads` (the newest this
--- worker's release claims), or not a format at all: such a job is left for a
--- newer worker. A record without v is format 1. Mirrors aioresque/_format.py.
-local function too_new(st, reads)
-  local v = st.v
-  if v == nil then v = 1 end
-  if type(v) ~= 'number' or v ~= math.floor(v) or v < 1 then return true end
-  return v > reads
-end
-
--- Claim up to n jobs for worker. Returns {now, next_wake, dropped, items, newer}
+-- Claim up to n jobs for worker. Returns {now, next_wake, dropped, items, newer, quarantined}
 -- where items is a flat list of (id, state JSON, payload) triples, dropped
--- lists ids that had no state record and were discarded, and newer lists ids
+-- lists ids that had no state record and were discarded (a queue entry that
+-- cannot be a job id, or whose record fails the checks of check_state, is
+-- quarantined instead: the caller reports quarantined_now), and newer lists ids
 -- whose record format is newer than `reads`: each went back to the back of
 -- the queue untouched, for a newer worker (counted as newer_format).
 --
@@ -142,17 +142,18 @@ local function take(K, now, worker, n, lease_ms, max_lost, reads, L, maintain, w
   end
   if paused then
     -- Paused: recovery and promotion go on, but nothing is handed out.
-    return {now, wake_at(0), {}, {}, {}}
+    return {now, wake_at(0), {}, {}, {}, quarantined_now}
   end
   local items = {}
   local dropped = {}
   local newer, passed = {}, {}
-  local claimed, parks = 0, 0
-  while claimed < n do
+  local claimed, parks, skipped = 0, 0, 0
+  while claimed < n and skipped < TAKE_MAX_SKIPS do
     local id = redis.call('RPOP', K.queue)
     if not id then break end
-    local st = load_state(K, id)
-    if st ~= nil and too_new(st, reads) then
+    local st, why = nil, 'not a valid job id'
+    if valid_id(id) then st, why = read_state(K, id, reads) end
+    if why == 'newer' then
       -- Checked before anything else: a newer format may mean new statuses too.
       if passed[id] or #newer >= 100 then
         -- Round the whole queue (or enough for one call): back to the head, stop.
@@ -162,24 +163,22 @@ local function take(K, now, worker, n, lease_ms, max_lost, reads, L, maintain, w
       passed[id] = true
       newer[#newer + 1] = id
       redis.call('LPUSH', K.queue, id)
-      redis.call('HINCRBY', K.stats, 'newer_format', 1)
+      bump(K, 'newer_format', 1)
+    elseif why == 'missing' then
+      dropped[#dropped + 1] = id
+      bump(K, 'dropped', 1)
+      skipped = skipped + 1
     elseif st == nil then
-      if redis.call('HEXISTS', K.state, id) == 1 then
-        -- A state record that is not JSON: keep the job, but dead, with a reason.
-        st = {v = 1, status = 'dead', reason = 'corrupt state record', finished_at = now,
-              attempts = 0, failures = 0, lost = 0}
-        save_state(K, id, st)
-        redis.call('ZADD', K.dead, now, id)
-        redis.call('HINCRBY', K.stats, 'dead', 1)
-      else
-        dropped[#dropped + 1] = id
-        redis.call('HINCRBY', K.stats, 'dropped', 1)
-      end
+      -- Not valid UTF-8, not a job id, or a record that fails the checks:
+      -- kept aside with its raw bytes, never run and never popped again.
+      quarantine(K, id, 'queue', why, now)
+      skipped = skipped + 1
     elseif st.status ~= 'queued' then
       -- Stale id (e.g. a duplicate left by a manual edit): the record says the
       -- job is elsewhere, so this copy is dropped.
       dropped[#dropped + 1] = id
-      redis.call('HINCRBY', K.stats, 'dropped', 1)
+      bump(K, 'dropped', 1)
+      skipped = skipped + 1
     elseif L[st.name] ~= nil and not limit_admit(K, L, id, st, now) then
       -- Parked until its limit group has room (see _limit.lua).
       parks = parks + 1
@@ -188,7 +187,7 @@ local function take(K, now, worker, n, lease_ms, max_lost, reads, L, maintain, w
         break
       end
     else
-      st.attempts = (tonumber(st.attempts) or 0) + 1
+      st.attempts = (st.attempts or 0) + 1
       st.status = 'active'
       st.worker = worker
       st.started_at = now
@@ -202,9 +201,9 @@ local function take(K, now, worker, n, lease_ms, max_lost, reads, L, maintain, w
       claimed = claimed + 1
     end
   end
-  if claimed == n and redis.call('LLEN', K.queue) > 0 then
+  if (claimed == n or skipped >= TAKE_MAX_SKIPS) and redis.call('LLEN', K.queue) > 0 then
     -- This worker is full and work is left: let another idle worker wake up.
     wake(K)
   end
-  return {now, wake_at(claimed), dropped, items, newer}
+  return {now, wake_at(claimed), dropped, items, newer, quarantined_now}
 end

@@ -6,15 +6,28 @@
 -- take it again the same way.
 --
 -- K fields: unique, state (unique_live_holder reads state only).
+--
+-- A lock entry is parsed by unique_parse only: an entry that is not of that
+-- shape (garbage, or an expiry past year 9999) counts as no lock, so no
+-- helper here can fail on it.
+
+-- The expiry (ms, 0 for none), mode and holder of lock entry `entry`, or nil.
+local function unique_parse(entry)
+  local exp, mode, holder = string.match(entry, '^(%d+)|([fqt])|(.*)$')
+  if not exp or #exp > 15 then return nil end
+  exp = tonumber(exp)
+  if exp > MAX_MS then return nil end
+  return exp, mode, holder
+end
 
 -- Remember in st how job `id` holds its lock (the caller saves st).
 local function unique_remember(st, entry)
   if st.um ~= nil then return end
-  local exp, mode = string.match(entry, '^(%d+)|(%a)|')
+  local exp, mode = unique_parse(entry)
   if not exp then return end
   st.um = mode
   local ttl = 0
-  if tonumber(exp) > 0 then ttl = math.max(1, tonumber(exp) - (tonumber(st.enqueued_at) or tonumber(exp))) end
+  if exp > 0 then ttl = math.max(1, math.floor(exp - math.min(st.enqueued_at or exp, exp))) end
   st.ut = ttl
 end
 
@@ -24,10 +37,10 @@ local function release_unique(K, id, st, now)
   if st == nil or st.uk == nil then return end
   local entry = redis.call('HGET', K.unique, st.uk)
   if not entry then return end
-  local exp, mode, holder = string.match(entry, '^(%d+)|(%a)|(.*)$')
+  local exp, mode, holder = unique_parse(entry)
   if holder ~= id then return end
   unique_remember(st, entry)
-  if mode == 't' and tonumber(exp) > now then return end
+  if mode == 't' and exp > now then return end
   redis.call('HDEL', K.unique, st.uk)
 end
 
@@ -35,15 +48,12 @@ end
 -- enqueue.lua honours a lock only then, and retry.lua takes a lock back only
 -- when it is nil.
 local function unique_live_holder(K, entry, now)
-  local exp, mode, holder = string.match(entry, '^(%d+)|(%a)|(.*)$')
-  if not exp then return nil end
-  exp = tonumber(exp)
+  local exp, mode, holder = unique_parse(entry)
+  if not exp or not valid_id(holder) then return nil end
   if exp > 0 and now >= exp then return nil end
   if mode == 't' then return holder end
-  local raw = redis.call('HGET', K.state, holder)
-  if not raw then return nil end
-  local ok, st = pcall(cjson.decode, raw)
-  if not ok or type(st) ~= 'table' then return nil end
+  local st = read_state(K, holder)
+  if st == nil then return nil end
   local s = st.status
   if s == 'queued' or s == 'scheduled' or s == 'retrying' then return holder end
   if mode == 'f' and s == 'active' then return holder end
@@ -60,11 +70,11 @@ local function unique_retake(K, id, st, now)
   if entry then
     local holder = unique_live_holder(K, entry, now)
     if holder ~= nil and holder ~= id then return holder end
-    if string.match(entry, '^%d+|%a|(.*)$') == id then unique_remember(st, entry) end
+    if select(3, unique_parse(entry)) == id then unique_remember(st, entry) end
   end
   local mode = st.um
   if mode ~= 'f' and mode ~= 'q' and mode ~= 't' then mode = 'f' end
-  local ttl = tonumber(st.ut) or 0
+  local ttl = st.ut or 0
   if mode == 't' and ttl <= 0 then mode = 'f' end
   local exp = 0
   if ttl > 0 then exp = now + ttl end

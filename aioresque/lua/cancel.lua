@@ -15,7 +15,11 @@
 --       8 cancelled, 9 errors, 10 the job's notify key, 11 unique,
 --       12 limits, 13 waiting, 14 reopen, 15 flows, 16 jobs, 17 marker (a running
 --       job gives back its limit slot; a workflow member stops its workflow),
---       18 events, 19 listening (job events for followers, see _events.lua)
+--       18 quarantine (optional: where a bad limit or workflow record met on
+--       the way is noted)
+-- A job whose state record fails the checks (see _guard.lua) is reported as
+-- finished ('dead') and nothing is written.
+--       19 events, 20 listening (optional: job events for followers, see _events.lua)
 -- ARGV: 1 job id, 2 error record JSON
 -- Returns: {'cancelled', status before} when it was cancelled now,
 --          {'finished', status} when it had already finished,
@@ -30,21 +34,21 @@
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], state = KEYS[4], dead = KEYS[5],
            stats = KEYS[6], watched = KEYS[7], cancelled = KEYS[8], errors = KEYS[9], unique = KEYS[11],
            limits = KEYS[12], waiting = KEYS[13], reopen = KEYS[14], flows = KEYS[15], jobs = KEYS[16],
-           marker = KEYS[17]}
+           marker = KEYS[17], quarantine = KEYS[18]}
 check_types(K)
-if KEYS[19] then EVENT_KEYS = {events = KEYS[18], listening = KEYS[19]} end
+if KEYS[20] then EVENT_KEYS = {events = KEYS[19], listening = KEYS[20]} end
 local id = ARGV[1]
-local raw = redis.call('HGET', K.state, id)
-if not raw then return {'missing', ''} end
-local ok, st = pcall(cjson.decode, raw)
-if not ok or type(st) ~= 'table' then return {'finished', 'dead'} end
+local st, why = read_state(K, id)
+if st == nil then
+  if why == 'missing' then return {'missing', ''} end
+  return {'finished', 'dead'}
+end
 local status = st.status
 if status == 'complete' or status == 'failed' or status == 'dead' or status == 'cancelled' then
   return {'finished', status}
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = clock_ms()
 redis.call('LREM', K.queue, 0, id)
 redis.call('ZREM', K.scheduled, id)
 if redis.call('ZREM', K.active, id) == 1 then
@@ -57,14 +61,15 @@ st.reason = 'cancelled'
 st.finished_at = now
 st.worker = nil
 st.due_at = nil
-st.parked = nil  -- a parked id left in the waiting set is dropped when its group is released
+limit_unpark_one(K, id, st)  -- (a record parked without ps: its entry is dropped when the group is released)
+st.parked = nil
 limit_release(K, id, st)
 release_unique(K, id, st, now)  -- before the record is saved: it notes how the lock was held
 redis.call('HSET', K.state, id, cjson.encode(st))
 flow_done(K, id, st, now, false, nil, 'cancelled')
 redis.call('HSET', K.errors, id, ARGV[2])
 redis.call('ZADD', K.dead, now, id)
-redis.call('HINCRBY', K.stats, 'cancelled', 1)
+bump(K, 'cancelled', 1)
 if redis.call('SREM', K.watched, id) == 1 then
   local key = KEYS[10]
   local kt = redis.call('TYPE', key)['ok']

@@ -10,12 +10,20 @@
 --       only checked, so that a queue with garbage in any key is left alone
 --       rather than having its jobs run and their outcomes refused),
 --       15 limits, 16 waiting, 17 reopen, 18 flows (limits and workflows),
---       19 events, 20 listening (job events for followers, see _events.lua)
+--       19 quarantine (what cannot be a job: see _guard.lua),
+--       20 history, 21 unique (optional: only checked, like 10-14: every key
+--       settle.lua writes is, so a job claimed here can have its outcome recorded),
+--       22 events, 23 listening (optional: job events for followers, see _events.lua)
 -- ARGV: 1 worker id, 2 n, 3 lease (ms), 4 max lost,
 --       5 the newest state record format the worker claims (newer ones are left queued),
 --       6.. the worker's limits: count, then per handler name, concurrency, rate n, period (ms)
 -- Returns: {now ms, next wake ms or '', {dropped ids}, {id, state JSON, payload, ...},
---           {ids left queued for a newer worker}}
+--           {ids left queued for a newer worker}, number of entries quarantined
+--           now for the first time}
+--
+-- A queue entry that is not a job id (not UTF-8, bad characters, too long)
+-- or whose state record fails the checks is moved to the quarantine hash,
+-- never handed to the worker (see take() in _take.lua).
 
 -- @include _guard.lua
 -- @include _events.lua
@@ -25,8 +33,9 @@
 
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], jobs = KEYS[4],
            state = KEYS[5], marker = KEYS[6], dead = KEYS[7], stats = KEYS[8], paused = KEYS[9],
-           limits = KEYS[15], waiting = KEYS[16], reopen = KEYS[17], flows = KEYS[18]}
-if KEYS[20] then EVENT_KEYS = {events = KEYS[19], listening = KEYS[20]} end
+           limits = KEYS[15], waiting = KEYS[16], reopen = KEYS[17], flows = KEYS[18],
+           quarantine = KEYS[19]}
+if KEYS[23] then EVENT_KEYS = {events = KEYS[22], listening = KEYS[23]} end
 local now = now_ms()
 
 -- The idle case (an idle worker runs this after every wait): nothing queued,
@@ -58,10 +67,11 @@ end
 local idle = idle_wake()
 if idle ~= nil then
   check_types({jobs = K.jobs, state = K.state})
-  return {now, idle, {}, {}, {}}
+  return {now, idle, {}, {}, {}, 0}
 end
 check_types(K)
-check_types({results = KEYS[10], errors = KEYS[11], done = KEYS[12], watched = KEYS[13], cancelled = KEYS[14]})
+check_types({results = KEYS[10], errors = KEYS[11], done = KEYS[12], watched = KEYS[13], cancelled = KEYS[14],
+             history = KEYS[20], unique = KEYS[21]})
 local taken = take(K, now, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
                    parse_limits(6))
 flush_events()

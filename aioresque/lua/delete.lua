@@ -16,7 +16,9 @@
 --
 -- KEYS: 1 queue, 2 scheduled, 3 active, 4 done, 5 dead, 6 jobs, 7 state,
 --       8 results, 9 errors, 10 watched, 11 stats, 12 unique, 13 flows, 14 marker,
---       15 progress, 16.. one notify key per id
+--       [15 quarantine, 16 progress: optional; when given, a deleted id's quarantine
+--       entry and progress go too,]
+--       then one notify key per id
 -- ARGV: 1 mode ('any' or 'queued'), 2.. job ids (as many as notify keys)
 -- Returns: {deleted, skipped because running}
 
@@ -25,22 +27,30 @@
 
 local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], done = KEYS[4], dead = KEYS[5],
            jobs = KEYS[6], state = KEYS[7], results = KEYS[8], errors = KEYS[9], watched = KEYS[10],
-           stats = KEYS[11], unique = KEYS[12], flows = KEYS[13], marker = KEYS[14],
-           progress = KEYS[15]}
+           stats = KEYS[11], unique = KEYS[12], flows = KEYS[13], marker = KEYS[14]}
+-- One more key than 14 + one notify key per id: the quarantine comes first.
+local first_notify = 15
+local progress_key = nil
+if #KEYS == 15 + (#ARGV - 1) then
+  K.quarantine = KEYS[15]
+  first_notify = 16
+elseif #KEYS == 16 + (#ARGV - 1) then
+  K.quarantine = KEYS[15]
+  progress_key = KEYS[16]
+  first_notify = 17
+end
 check_types(K)
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = clock_ms()
 local mode = ARGV[1]
 local deleted, running = 0, 0
 for i = 2, #ARGV do
   local id = ARGV[i]
-  local raw = redis.call('HGET', K.state, id)
+  -- A record that fails the checks (see _guard.lua) is deleted like any other,
+  -- without reading its fields.
+  local rec, why = read_state(K, id)
+  local raw = why ~= 'missing'
   local status = nil
-  local rec = nil
-  if raw then
-    local ok, st = pcall(cjson.decode, raw)
-    if ok and type(st) == 'table' then status = st.status; rec = st else status = 'corrupt' end
-  end
+  if rec ~= nil then status = rec.status elseif raw then status = 'corrupt' end
   if status == 'active' or redis.call('ZSCORE', K.active, id) then
     running = running + 1
   elseif mode == 'queued' and status ~= 'queued' then
@@ -65,17 +75,23 @@ for i = 2, #ARGV do
     redis.call('HDEL', K.jobs, id)
     redis.call('HDEL', K.results, id)
     redis.call('HDEL', K.errors, id)
-    redis.call('HDEL', K.progress, id)
+    if progress_key then redis.pcall('HDEL', progress_key, id) end
+    if K.quarantine and redis.call('HDEL', K.quarantine, id) == 1 and not raw then
+      deleted = deleted + 1  -- a quarantined entry with no record left: deleting it is deleting the job
+    end
     if raw then
       redis.call('HDEL', K.state, id)
       deleted = deleted + 1
     end
     if redis.call('SREM', K.watched, id) == 1 then
-      local key = KEYS[14 + i]
-      redis.call('LPUSH', key, '1')
-      redis.call('PEXPIRE', key, 60000)
+      local key = KEYS[first_notify + i - 2]
+      local kt = redis.call('TYPE', key)['ok']
+      if kt == 'none' or kt == 'list' then  -- garbage in a notify key must not stop the delete
+        redis.call('LPUSH', key, '1')
+        redis.call('PEXPIRE', key, 60000)
+      end
     end
   end
 end
-if deleted > 0 then redis.call('HINCRBY', K.stats, 'deleted', deleted) end
+if deleted > 0 then bump(K, 'deleted', deleted) end
 return {deleted, running}

@@ -27,13 +27,12 @@
 check_types({queue = KEYS[1], scheduled = KEYS[2], jobs = KEYS[3], state = KEYS[4], marker = KEYS[5],
              stats = KEYS[6], unique = KEYS[7]})
 
-local TIME = redis.call('TIME')
-local now = tonumber(TIME[1]) * 1000 + math.floor(tonumber(TIME[2]) / 1000)
+local now = clock_ms()
 local count = tonumber(ARGV[1])
 local out = {}
 local added = 0
 
-local UK = {state = KEYS[4], unique = KEYS[7]}
+local UK = {state = KEYS[4], unique = KEYS[7], stats = KEYS[6]}
 
 local cursor = 2
 for _ = 1, count do
@@ -56,7 +55,7 @@ for _ = 1, count do
     out[#out + 1] = '=' .. holder
   elseif existing then
     local ok, st = pcall(cjson.decode, existing)
-    if ok and type(st) == 'table' and st.status then
+    if ok and type(st) == 'table' and STATUSES[st.status] then
       out[#out + 1] = st.status
     else
       out[#out + 1] = 'unknown'
@@ -87,7 +86,7 @@ for _ = 1, count do
   end
 end
 if added > 0 then
-  redis.call('HINCRBY', KEYS[6], 'enqueued', added)
+  bump(UK, 'enqueued', added)  -- a garbage counter restarts: the jobs are written, the enqueue succeeded
   redis.call('ZADD', KEYS[5], 0, 'w')
 end
 return out

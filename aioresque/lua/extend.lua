@@ -9,21 +9,20 @@
 
 check_types({active = KEYS[1], state = KEYS[2]})
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local deadline = now + tonumber(ARGV[2])
+local deadline = clock_ms() + tonumber(ARGV[2])
 local lost = {}
 for i = 3, #ARGV do
   local id = ARGV[i]
   local held = false
   local status = ''
-  local raw = redis.call('HGET', KEYS[2], id)
-  if raw then
-    local ok, st = pcall(cjson.decode, raw)
-    if ok and type(st) == 'table' then
-      status = tostring(st.status)
-      held = st.status == 'active' and st.worker == ARGV[1] and redis.call('ZSCORE', KEYS[1], id) ~= false
-    end
+  -- A record that fails the checks (see _guard.lua) holds no lease: the
+  -- worker stops the job, and whoever meets the id next quarantines it.
+  local st, why = read_state({state = KEYS[2]}, id)
+  if st ~= nil then
+    status = st.status
+    held = st.status == 'active' and st.worker == ARGV[1] and redis.call('ZSCORE', KEYS[1], id) ~= false
+  elseif why ~= 'missing' then
+    status = 'quarantined'
   end
   if held then
     redis.call('ZADD', KEYS[1], deadline, id)

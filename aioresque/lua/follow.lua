@@ -9,14 +9,9 @@
 -- Returns: {last stream id ('0-0' when empty), state JSON or '', progress JSON or ''};
 --          an error naming the key when events or listening hold the wrong type (nothing written)
 
-local et = redis.call('TYPE', KEYS[1])['ok']
-local lt = redis.call('TYPE', KEYS[2])['ok']
-if et ~= 'none' and et ~= 'stream' then
-  return redis.error_reply('WRONGTYPE aioresque: key ' .. KEYS[1] .. ' holds a ' .. et .. ', expected a stream')
-end
-if lt ~= 'none' and lt ~= 'string' then
-  return redis.error_reply('WRONGTYPE aioresque: key ' .. KEYS[2] .. ' holds a ' .. lt .. ', expected a string')
-end
+-- @include _guard.lua
+
+check_types({events = KEYS[1], listening = KEYS[2]})
 local ttl = tonumber(ARGV[1])
 if not ttl or ttl < 1 then return redis.error_reply('ERR aioresque: follow.lua needs a positive ttl') end
 local last = '0-0'

@@ -11,6 +11,14 @@
 --       first registration, 4 ttl (ms)
 -- Returns: {now ms, started-at ms, ids pruned}
 
+-- The index is checked before the first write: a script that failed on it
+-- after SET would leave a registration no index lists.
+local itype = redis.call('TYPE', KEYS[1])['ok']
+if itype ~= 'none' and itype ~= 'zset' then
+  local message = 'WRONGTYPE aioresque: key ' .. KEYS[1] .. ' holds a ' .. itype .. ', expected a zset'
+  if redis.REDIS_VERSION_NUM then error({err = message}) end
+  error(message, 0)
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[4])

@@ -13,6 +13,9 @@
 -- stays in the dead set untouched and is reported as skipped, with the
 -- holder's id. (A scheduled or retrying job still holds its lock.)
 --
+-- A job whose state record fails the checks (see _guard.lua) is left where
+-- it is, untouched.
+--
 -- KEYS: 1 queue, 2 scheduled, 3 dead, 4 state, 5 marker, 6 stats, 7 unique
 -- ARGV: job ids
 -- Returns: {number of jobs put back on the queue, then per job skipped because
@@ -24,15 +27,12 @@
 local K = {queue = KEYS[1], scheduled = KEYS[2], dead = KEYS[3], state = KEYS[4], marker = KEYS[5],
            stats = KEYS[6], unique = KEYS[7]}
 check_types(K)
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = clock_ms()
 local moved = 0
 local skipped = {}
 for _, id in ipairs(ARGV) do
-  local raw = redis.call('HGET', K.state, id)
-  local ok, st = false, nil
-  if raw then ok, st = pcall(cjson.decode, raw) end
-  if ok and type(st) == 'table' then
+  local st = read_state(K, id)
+  if st ~= nil then
     local from = nil
     if st.status == 'failed' or st.status == 'dead' or st.status == 'cancelled' then
       local holder = nil
@@ -60,7 +60,7 @@ for _, id in ipairs(ARGV) do
   end
 end
 if moved > 0 then
-  redis.call('HINCRBY', K.stats, 'revived', moved)
+  bump(K, 'revived', moved)
   redis.call('ZADD', K.marker, 0, 'w')
 end
 local out = {moved}

@@ -21,11 +21,15 @@
 -- first. A job that ends (complete, failed, dead) or is pruned releases its
 -- uniqueness lock.
 --
+-- A job whose state record fails the checks (see _guard.lua) is not settled:
+-- it leaves the active set for the quarantine hash, whole, its waiters are
+-- woken (result() then reports it quarantined), and its code is 'quarantined'.
+--
 -- KEYS: 1 queue, 2 scheduled, 3 active, 4 jobs, 5 state, 6 marker, 7 dead,
 --       8 stats, 9 results, 10 errors, 11 done, 12 watched, 13 paused,
---       14 history, 15 unique, 16 limits, 17 waiting, 18 reopen, 19 flows,
---       20 events, 21 listening (job events for followers, see _events.lua),
---       22 progress (pruned with the records),
+--       14 history, 15 unique, 16 limits, 17 waiting, 18 reopen, 19 flows, 20 quarantine,
+--       21 events, 22 listening (job events for followers, see _events.lua),
+--       23 progress (pruned with the records; garbage there is left alone),
 --       then one notify key per outcome, in order (the last `count` KEYS)
 -- ARGV: 1 worker id, 2 lease (ms), 3 max lost, 4 claim n,
 --       5 done ttl (ms), 6 done max, 7 dead ttl (ms), 8 dead max,
@@ -35,8 +39,8 @@
 --       then 2 values: the newest state record format the worker claims,
 --       maintain ('1' to prune and to recover/promote before claiming, '0' not),
 --       then the worker's limits as in claim.lua (count, then 4 values per handler)
--- Returns: {{'ok' | 'refused' per outcome}, now, '', dropped, items, newer}
---          (the last three as in claim.lua; empty when claim n is 0; the next
+-- Returns: {{'ok' | 'refused' | 'quarantined' per outcome}, now, '', dropped, items, newer,
+--          quarantined} (the last four as in claim.lua; empty when claim n is 0; the next
 --          wake is never computed here: a worker that settles is not idle)
 
 -- @include _guard.lua
@@ -50,9 +54,10 @@ local K = {queue = KEYS[1], scheduled = KEYS[2], active = KEYS[3], jobs = KEYS[4
            state = KEYS[5], marker = KEYS[6], dead = KEYS[7], stats = KEYS[8],
            results = KEYS[9], errors = KEYS[10], done = KEYS[11], watched = KEYS[12],
            paused = KEYS[13], history = KEYS[14], unique = KEYS[15],
-           limits = KEYS[16], waiting = KEYS[17], reopen = KEYS[18], flows = KEYS[19], progress = KEYS[22]}
+           limits = KEYS[16], waiting = KEYS[17], reopen = KEYS[18], flows = KEYS[19],
+           quarantine = KEYS[20]}
 check_types(K)
-EVENT_KEYS = {events = KEYS[20], listening = KEYS[21]}
+EVENT_KEYS = {events = KEYS[21], listening = KEYS[22]}
 local worker = ARGV[1]
 local now = now_ms()
 local count = tonumber(ARGV[9])
@@ -77,8 +82,13 @@ end
 for i = 1, count do
   local b = 10 + (i - 1) * 6
   local id, attempt, kind, value = ARGV[b], tonumber(ARGV[b + 1]), ARGV[b + 2], ARGV[b + 3]
-  local st = load_state(K, id)
-  if st == nil or st.status ~= 'active' or st.worker ~= worker or st.attempts ~= attempt
+  local st, why = read_state(K, id)
+  if st == nil and why ~= 'missing' then
+    codes[i] = 'quarantined'
+    redis.call('ZREM', K.active, id)
+    quarantine(K, id, 'active', why, now)
+    notify(i, id)
+  elseif st == nil or st.status ~= 'active' or st.worker ~= worker or st.attempts ~= attempt
       or redis.call('ZSCORE', K.active, id) == false then
     codes[i] = 'refused'
     counts.refused = counts.refused + 1
@@ -103,11 +113,11 @@ for i = 1, count do
       notify(i, id)
       event('completed', id, {attempt = st.attempts})
     elseif kind == 'fail' or kind == 'abort' then
-      st.failures = (tonumber(st.failures) or 0) + 1
+      st.failures = (st.failures or 0) + 1
       redis.call('HSET', K.errors, id, value)
       counts.failed = counts.failed + 1
       n_failed = n_failed + 1
-      if kind == 'fail' and st.failures < (tonumber(st.max_attempts) or tonumber(ARGV[b + 5])) then
+      if kind == 'fail' and st.failures < (st.max_attempts or tonumber(ARGV[b + 5])) then
         local due = now + tonumber(ARGV[b + 4])
         st.status = 'retrying'
         st.due_at = due
@@ -138,7 +148,7 @@ for i = 1, count do
       if events_wanted() then event('dead', id, {attempt = st.attempts, error = error_text(value)}) end
     else -- requeue
       st.status = 'queued'
-      st.attempts = st.attempts - 1
+      st.attempts = math.max((st.attempts or 1) - 1, 0)
       st.started_at = nil
       redis.call('RPUSH', K.queue, id)
       woke = true
@@ -148,7 +158,7 @@ for i = 1, count do
 end
 if woke then wake(K) end
 for _, name in ipairs({'refused', 'completed', 'failed', 'retried', 'dead'}) do
-  if counts[name] > 0 then redis.call('HINCRBY', K.stats, name, counts[name]) end
+  if counts[name] > 0 then bump(K, name, counts[name]) end
 end
 
 -- Throughput history (dashboards): a ring of 60 one-minute slots, one field
@@ -161,7 +171,8 @@ if n_completed + n_failed > 0 then
   local old = redis.call('HGET', K.history, slot)
   if old then
     local m, oc, of = string.match(old, '^(%d+):(%d+):(%d+)$')
-    if tonumber(m) == minute then c, f = c + tonumber(oc), f + tonumber(of) end
+    -- A slot that is not three integers (garbage) restarts like an old one.
+    if m and #oc <= 15 and #of <= 15 and tonumber(m) == minute then c, f = c + tonumber(oc), f + tonumber(of) end
   end
   redis.call('HSET', K.history, slot, string.format('%d:%d:%d', minute, c, f))
 end
@@ -182,13 +193,13 @@ local function prune(set, ttl, max)
   for _, id in ipairs(ids) do
     -- Only jobs with a lock still held ('ttl' mode, or lost by recovery) need this.
     if has_locks then release_unique(K, id, load_state(K, id), now) end
-    if has_flows then flow_prune(K, load_state(K, id)) end
+    if has_flows then flow_prune(K, load_state(K, id), now) end
     redis.call('ZREM', set, id)
     redis.call('HDEL', K.jobs, id)
     redis.call('HDEL', K.state, id)
     redis.call('HDEL', K.results, id)
     redis.call('HDEL', K.errors, id)
-    redis.call('HDEL', K.progress, id)
+    redis.pcall('HDEL', KEYS[23], id)  -- progress: a wrong-typed key must not stop the prune
     redis.call('SREM', K.watched, id)
   end
 end
@@ -205,4 +216,4 @@ if maintain or n == 0 or #taken[4] < n * 3 then
   prune(K.dead, tonumber(ARGV[7]), tonumber(ARGV[8]))
 end
 flush_events()
-return {codes, taken[1], taken[2], taken[3], taken[4], taken[5]}
+return {codes, taken[1], taken[2], taken[3], taken[4], taken[5], quarantined_now}
