@@ -100,14 +100,15 @@ def number(value: object, lo: float = -float(MAX_INT), hi: float = float(MAX_INT
     return result
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def printable(value: object, *, keep_newlines: bool = True) -> str:
     """Text safe for a terminal: control characters from job data become visible escapes.
 
     ESC (terminal escape sequences), carriage return, backspace, NUL, C1
-    controls and bidirectional overrides are shown as ``\\x1b``-style escapes;
+    controls, bidirectional overrides and lone surrogates (which a UTF-8
+    stream cannot even encode) are shown as ``\\x1b``-style escapes;
     tabs, and newlines unless ``keep_newlines`` is False, pass through.
     """
     result = _CONTROL.sub(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Generic
 
+from redis.exceptions import ResponseError
 from typing_extensions import TypeVar
 
 from . import _decode, _scripts
@@ -56,8 +57,11 @@ class Job(Generic[R]):
         return hash((self.id, self.queue.name, self.queue.prefix))
 
     async def _state(self) -> dict[str, Any] | None:
-        async with translate():
-            raw = await self.queue.redis.hget(self.queue.keys.state, self.id)
+        try:
+            async with translate():
+                raw = await self.queue.redis.hget(self.queue.keys.state, self.id)
+        except ResponseError:  # the state key holds another type: no record can be read
+            return None
         return None if raw is None else _parse_state(raw)
 
     async def status(self) -> JobStatus:
