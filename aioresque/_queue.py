@@ -21,7 +21,6 @@ from ._job import Job
 from ._keys import DEFAULT_PREFIX, QueueKeys, queue_registry
 from ._limits import LimitGroup, check_key, limit_groups
 from ._middleware import EnqueueMiddleware, enqueue_chain
-from ._names import is_valid_name
 from ._quarantine import QuarantinedItem
 from ._recovery import recover_queue
 from ._scheduler import ScheduleInfo
@@ -495,7 +494,7 @@ class Queue:
                 names = await self.redis.smembers(queue_registry(self.prefix))
         except ResponseError:  # the registry key holds another type
             return []
-        return sorted(n for n in (_decode.strict_text(m) for m in names) if n is not None and is_valid_name(n))
+        return sorted(n for n in (_decode.strict_text(m) for m in names) if n is not None and _addressable(n))
 
     async def check_server(self) -> ServerInfo:
         """Check that the Redis server (every node of a Cluster) is recent enough.
@@ -667,6 +666,15 @@ class Queue:
             ConnectionLost: Redis cannot be reached.
         """
         return await Workflow.load(self, workflow_id)
+
+
+def _addressable(name: str) -> bool:
+    """Whether a queue name read from Redis passes the name rule (a registry member may not)."""
+    try:
+        _check_name(name)
+    except ConfigurationError:
+        return False
+    return True
 
 
 def _check_name(name: str) -> None:

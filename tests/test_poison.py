@@ -313,3 +313,17 @@ async def test_cli_bulk_retry_reports_what_it_skipped(
     assert code == 0 and "1 job(s) not retried: their records cannot be read" in out
     code, out = await cli(["quarantine", "default", "--delete-all", "--yes"], redis_url, prefix, capsys)
     assert code == 0 and "nothing quarantined" in out
+
+
+async def test_prometheus_metrics_survive_poison(redis: Client, queue: Queue, prefix: str) -> None:
+    from aioresque import prometheus_metrics
+
+    await plant_dead_set(redis, queue)
+    await redis.hset(queue.keys.quarantine, NOT_UTF8, f"{NOW_MS}|queue|not valid UTF-8")
+    await redis.set(queue.keys.scheduled, "not a zset")
+    await redis.set(worker_record(prefix, "w"), VERY_NESTED, px=60_000)
+    await redis.zadd(worker_index(prefix), {"w": 2**52})
+    text = await prometheus_metrics(queue)
+    assert 'aioresque_queue_jobs{queue="default",state="dead"} 9' in text
+    assert 'aioresque_queue_quarantined{queue="default"} 1' in text
+    assert 'aioresque_workers{state="unreadable"} 1' in text and 'aioresque_workers{state="live"} 0' in text
