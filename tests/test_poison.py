@@ -327,3 +327,17 @@ async def test_prometheus_metrics_survive_poison(redis: Client, queue: Queue, pr
     assert 'aioresque_queue_jobs{queue="default",state="dead"} 9' in text
     assert 'aioresque_queue_quarantined{queue="default"} 1' in text
     assert 'aioresque_workers{state="unreadable"} 1' in text and 'aioresque_workers{state="live"} 0' in text
+
+
+async def test_listings_do_not_load_huge_records(redis: Client, queue: Queue) -> None:
+    await plant_dead_set(redis, queue)
+    huge = json.dumps({"error": "ValueError: " + "x" * 3_000_000, "traceback": ""})
+    await redis.hset(queue.keys.errors, "good0", huge)
+    await redis.hset(queue.keys.state, "far-future", "[" + "1," * 1_000_000 + "1]")
+    by_id = {j.id: j for j in (await queue.list_jobs(DEAD_SET)).jobs}
+    assert by_id["good0"].error is None and f"error record of {len(huge)} bytes not read" in str(
+        by_id["good0"].payload_error
+    )
+    assert "too large to list" in str(by_id["far-future"].unreadable)
+    assert {(n, c) for n, _, c in await _top_errors(queue)} == {("always_fails", 2), ("always_fails", 1)}
+    assert (await queue.job("good0").info()).error == "ValueError: " + "x" * 3_000_000  # one job: read whole
