@@ -315,6 +315,21 @@ async def test_cli_bulk_retry_reports_what_it_skipped(
     assert code == 0 and "nothing quarantined" in out
 
 
+async def test_cli_quarantine_drops_entries_as_listed_and_asks_before_dropping_all(
+    redis: Client, queue: Queue, redis_url: str, prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await redis.sadd(queue_registry(queue.prefix), queue.name)
+    entries = {NOT_UTF8: f"{NOW_MS}|queue|not valid UTF-8", "a": f"{NOW_MS}|dead|x", "b": f"{NOW_MS}|dead|y"}
+    await redis.hset(queue.keys.quarantine, mapping=entries)
+    code, out = await cli(["quarantine", "default", "--delete", "\\xff\\xfe", "nope"], redis_url, prefix, capsys)
+    assert code == 0 and "dropped 1 of 2 entries" in out
+    assert [i.raw for i in await queue.quarantined()] == [b"a", b"b"]
+    code, out = await cli(["quarantine", "--delete-all"], redis_url, prefix, capsys)  # no terminal, no --yes
+    assert code == 2 and len(await queue.quarantined()) == 2
+    code, out = await cli(["quarantine", "--delete-all", "--yes", "--json"], redis_url, prefix, capsys)
+    assert code == 0 and json.loads(out) == {"dropped": 2}
+
+
 async def test_prometheus_metrics_survive_poison(redis: Client, queue: Queue, prefix: str) -> None:
     from aioresque import prometheus_metrics
 
