@@ -319,7 +319,11 @@ async def test_cli_quarantine_drops_entries_as_listed_and_asks_before_dropping_a
     redis: Client, queue: Queue, redis_url: str, prefix: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await redis.sadd(queue_registry(queue.prefix), queue.name)
-    entries = {NOT_UTF8: f"{NOW_MS}|queue|not valid UTF-8", "a": f"{NOW_MS}|dead|x", "b": f"{NOW_MS}|dead|y"}
+    entries: dict[Any, str] = {
+        NOT_UTF8: f"{NOW_MS}|queue|not valid UTF-8",
+        "a": f"{NOW_MS}|dead|x",
+        "b": f"{NOW_MS}|dead|y",
+    }
     await redis.hset(queue.keys.quarantine, mapping=entries)
     code, out = await cli(["quarantine", "default", "--delete", "\\xff\\xfe", "nope"], redis_url, prefix, capsys)
     assert code == 0 and "dropped 1 of 2 entries" in out
