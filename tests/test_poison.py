@@ -247,6 +247,14 @@ async def test_cli_listings_survive_poison_and_escape_job_data(
     redis: Client, queue: Queue, redis_url: str, prefix: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await plant_dead_set(redis, queue)
+    k = queue.keys
+    await redis.hset(k.state, "evil", state(name=f"evil{HOSTILE}", worker=HOSTILE, reason=HOSTILE))
+    await redis.hset(k.jobs, "evil", json.dumps({"args": [HOSTILE], "kwargs": {HOSTILE: HOSTILE}}))
+    await redis.zadd(k.dead, {"evil": NOW_MS + 1})
+    good = {"id": f"h{HOSTILE}", "host": HOSTILE, "pid": 1, "queues": [HOSTILE], "concurrency": 4, "lease": 30000}
+    good |= {"in_flight": [HOSTILE], "paused": False, "started_at": NOW_MS, "last_heartbeat": NOW_MS}
+    await redis.set(worker_record(prefix, "evil"), json.dumps(good), px=60_000)
+    await redis.zadd(worker_index(prefix), {"evil": 2**52})
     await redis.hset(queue.keys.quarantine, NOT_UTF8, f"{NOW_MS}|queue|not valid UTF-8 {HOSTILE}")
     await redis.set(worker_record(prefix, "w"), "{{{", px=60_000)
     await redis.zadd(worker_index(prefix), {"w": 2**52})
@@ -265,6 +273,8 @@ async def test_cli_listings_survive_poison_and_escape_job_data(
     assert code == 0 and "\\x1b]0;pwned\\x07\\x0d" in out
     code, out = await cli(["job", "attempts-z"], redis_url, prefix, capsys)
     assert code == 0 and "unreadable" in out
+    code, out = await cli(["job", "evil"], redis_url, prefix, capsys)
+    assert code == 0 and out.count("\\x1b[2J") == 3 and "\\u001b[2J" in out  # name, worker, error; args as JSON
     code, out = await cli(["job", "deep-payload", "--json"], redis_url, prefix, capsys)
     assert code == 0 and json.loads(out)["payload_error"]
     code, out = await cli(["info"], redis_url, prefix, capsys)
