@@ -243,7 +243,7 @@ def build_info(
     return JobInfo(
         id=job_id,
         queue=queue.name,
-        name=state.get("name", ""),
+        name=state.get("name") or "",
         status=_status_of(state),
         args=args,
         kwargs=kwargs,
@@ -322,10 +322,10 @@ def check_state(raw: object) -> tuple[dict[str, Any] | None, str | None]:
     status = state.get("status")
     if not isinstance(status, str) or status not in _LISTED:
         return state, f"unknown status {_decode.text(status)[:40]!r}"
-    for name in _COUNTS:
-        if name in state and _decode.integer(state[name], 0) is None:
+    for name in _COUNTS:  # a field set to null counts as absent, as in the scripts' checks
+        if state.get(name) is not None and _decode.integer(state[name], 0) is None:
             return state, f"{name!r} is not a count: {_preview(state[name])}"
-        state[name] = _decode.integer(state.get(name, 0), 0)
+        state[name] = _decode.integer(state.get(name) or 0, 0)
     if state.get("max_attempts") is not None and _decode.integer(state["max_attempts"], 1) is None:
         return state, f"'max_attempts' is not a count: {_preview(state['max_attempts'])}"
     if state.get("max_attempts") is not None:
