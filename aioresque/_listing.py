@@ -470,7 +470,7 @@ async def top_errors(queue: Queue, limit: int = 3, *, newest: int = 1000) -> lis
             error = None if isinstance(raw_error, Exception | Oversized) else _error_text(raw_error)
             text = error or str(state.get("reason") or state.get("status") or "unknown")
             flat = " ".join(text[:2000].split())
-            key = (str(state.get("name", "?")), _DIGITS.sub("#", flat))
+            key = (str(state.get("name") or "?"), _DIGITS.sub("#", flat))
             counts[key] += 1
             sample.setdefault(key, flat if len(flat) <= 80 else flat[:79] + "…")
     return [(key[0], sample[key], n) for key, n in counts.most_common(limit)]
