@@ -322,25 +322,35 @@ def check_state(raw: object) -> tuple[dict[str, Any] | None, str | None]:
     status = state.get("status")
     if not isinstance(status, str) or status not in _LISTED:
         return state, f"unknown status {_decode.text(status)[:40]!r}"
-    for name in _COUNTS:  # a field set to null counts as absent, as in the scripts' checks
-        if state.get(name) is not None and _decode.integer(state[name], 0) is None:
+    # The same rules as check_state() in lua/_guard.lua: numbers are JSON
+    # numbers (not text), a field set to null counts as absent.
+    for name in _COUNTS:
+        if state.get(name) is not None and _number(state[name], 0, integral=True) is None:
             return state, f"{name!r} is not a count: {_preview(state[name])}"
-        state[name] = _decode.integer(state.get(name) or 0, 0)
-    if state.get("max_attempts") is not None and _decode.integer(state["max_attempts"], 1) is None:
-        return state, f"'max_attempts' is not a count: {_preview(state['max_attempts'])}"
+        state[name] = int(state.get(name) or 0)
     if state.get("max_attempts") is not None:
-        state["max_attempts"] = _decode.integer(state["max_attempts"], 1)
-    if state.get("timeout") is not None and _decode.number(state["timeout"], 0.0) is None:
+        if _number(state["max_attempts"], 0, integral=True) is None:
+            return state, f"'max_attempts' is not a count: {_preview(state['max_attempts'])}"
+        state["max_attempts"] = int(state["max_attempts"])
+    if state.get("timeout") is not None and _number(state["timeout"], 0) is None:
         return state, f"'timeout' is not a number of ms: {_preview(state['timeout'])}"
     for name in _TIMES:
         value = state.get(name)
-        if value is not None and ms_to_datetime(value) is None:
+        if value is not None and _number(value, 0, _decode.MAX_MS) is None:
             return state, f"{name!r} is not a time: {_preview(value)}"
     for name in _TEXTS:
         value = state.get(name)
         if value is not None and not isinstance(value, str):
             return state, f"{name!r} is not text: {_preview(value)}"
     return state, None
+
+
+def _number(value: object, lo: float, hi: float = _decode.MAX_INT, *, integral: bool = False) -> float | None:
+    """A JSON number in ``[lo, hi]`` (an integer if ``integral``), else None; text is not a number here."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    result = _decode.number(value, lo, hi)
+    return None if result is None or (integral and not result.is_integer()) else result
 
 
 def _preview(value: object) -> str:

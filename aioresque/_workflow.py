@@ -57,8 +57,9 @@ if TYPE_CHECKING:
     from ._execution import ClaimedJob
     from ._queue import Call, Queue
 
-MAX_STEPS = 10_000_000
-"""The most inputs a workflow step is believed to receive (a group's callback gets one per member)."""
+MAX_STEPS = 1_000_000
+"""The most inputs a workflow step is believed to receive (a group's callback gets one per member);
+the same bound as ``MAX_STEPS`` in ``lua/_guard.lua``."""
 
 
 class WorkflowStatus(enum.StrEnum):
