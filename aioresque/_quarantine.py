@@ -70,6 +70,8 @@ def parse_entry(field: bytes | str, value: object) -> QuarantinedItem:
 async def quarantined(queue: Queue, limit: int = LIST_LIMIT) -> list[QuarantinedItem]:
     """Up to ``limit`` entries of ``queue``'s quarantine, newest first (undated ones last).
 
+    The hash is read with HSCAN, so past ``limit`` entries which ones are
+    returned is arbitrary (:attr:`QueueOverview.quarantined` has the count).
     Returns an empty list when the quarantine is empty, or when its key holds
     another Redis type (the queue's overview reports such a key).
     """

@@ -621,7 +621,8 @@ class Queue:
         checks, instead of failing on it; the count is in :meth:`overview`.
 
         Args:
-            limit: the most entries returned (newest first).
+            limit: the most entries returned; past it, which ones is
+                arbitrary (the overview has the count).
 
         Returns:
             The entries, newest first; empty if there are none.
