@@ -191,6 +191,7 @@ async def _unreadable(queue: Queue, ids: list[str]) -> set[str]:
         pipe = batch(client_of(queue))
         pipe.hmget(queue.keys.state, ids)
         (reply,) = await pipe.execute(raise_on_error=False)
+        _decode.raise_unless_wrong_type([reply])
     states = column(reply, len(ids))
     return {
         i

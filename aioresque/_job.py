@@ -60,7 +60,9 @@ class Job(Generic[R]):
         try:
             async with translate():
                 raw = await self.queue.redis.hget(self.queue.keys.state, self.id)
-        except ResponseError:  # the state key holds another type: no record can be read
+        except ResponseError as exc:  # the state key holds another type: no record can be read
+            if not _decode.wrong_type(exc):
+                raise
             return None
         return None if raw is None else _parse_state(raw)
 
@@ -90,6 +92,7 @@ class Job(Generic[R]):
             pipe.hget(keys.results, self.id)
             pipe.hget(keys.errors, self.id)
             replies = await pipe.execute(raise_on_error=False)
+            _decode.raise_unless_wrong_type(replies)
         if isinstance(replies[0], Exception):  # WRONGTYPE: the state key is not a hash
             reason = f"the queue's state key cannot be read: {_short(replies[0])}"
             return unreadable_info(self.queue.name, self.id, await self._found_in(), reason)
@@ -111,6 +114,7 @@ class Job(Generic[R]):
             for key in (keys.scheduled, keys.active, keys.done, keys.dead):
                 pipe.zscore(key, self.id)
             replies = await pipe.execute(raise_on_error=False)
+            _decode.raise_unless_wrong_type(replies)
         found = [r is not None and not isinstance(r, Exception) for r in replies]
         statuses = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.ACTIVE, JobStatus.COMPLETE, JobStatus.DEAD)
         return next((s for s, there in zip(statuses, found, strict=True) if there), JobStatus.DEAD)

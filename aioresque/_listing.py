@@ -267,6 +267,7 @@ async def read_columns(queue: Queue, keys: list[str], ids: list[bytes]) -> list[
             for job_id in ids:
                 pipe.hstrlen(key, job_id)
         sizes = await pipe.execute(raise_on_error=False)
+        _decode.raise_unless_wrong_type(sizes)
         pipe = batch(client_of(queue))
         wanted: list[list[bytes]] = []
         for n, key in enumerate(keys):
@@ -275,7 +276,9 @@ async def read_columns(queue: Queue, keys: list[str], ids: list[bytes]) -> list[
             wanted.append(small)
             if small:
                 pipe.hmget(key, small)
-        replies = iter(await pipe.execute(raise_on_error=False))
+        reply_list = await pipe.execute(raise_on_error=False)
+        _decode.raise_unless_wrong_type(reply_list)
+        replies = iter(reply_list)
     columns = []
     for n, small in enumerate(wanted):
         values = dict(zip(small, column(next(replies), len(small)), strict=True)) if small else {}
@@ -393,7 +396,9 @@ async def size_of(queue: Queue, where: str) -> int:
             if where == "queue":
                 return int(await client_of(queue).llen(queue.keys.queue))
             return int(await client_of(queue).zcard(getattr(queue.keys, where)))
-    except ResponseError:
+    except ResponseError as exc:
+        if not _decode.wrong_type(exc):
+            raise
         return 0
 
 
@@ -408,7 +413,9 @@ async def ids_in(queue: Queue, where: str, newest_first: bool, offset: int, limi
             else:
                 key = getattr(queue.keys, where)
                 raw = await client_of(queue).zrange(key, offset, offset + limit - 1, desc=newest_first)
-    except ResponseError:
+    except ResponseError as exc:
+        if not _decode.wrong_type(exc):
+            raise
         return []
     return [i if isinstance(i, bytes) else _decode.text(i).encode() for i in raw]
 

@@ -100,6 +100,7 @@ async def read_sizes(queue: Queue) -> Sizes:
         pipe.hlen(k.quarantine)
         pipe.lindex(k.queue, -1)
         replies = await pipe.execute(raise_on_error=False)
+        _decode.raise_unless_wrong_type(replies)
     names = [w for w, _ in _SIZE_OF] + ["stats", "paused", "quarantine", "queue"]
     bad = tuple(dict.fromkeys(n for n, r in zip(names, replies, strict=True) if isinstance(r, Exception)))
     values = [None if isinstance(r, Exception) else r for r in replies]
@@ -142,7 +143,9 @@ async def overview(queue: Queue) -> QueueOverview:
         try:
             async with translate():
                 raw = await _client(queue).hget(queue.keys.state, sizes.head)
-        except ResponseError:  # the state key holds another type
+        except ResponseError as exc:  # the state key holds another type
+            if not _decode.wrong_type(exc):
+                raise
             raw = None
         state, _ = check_state(raw)
         enqueued = _decode.number(state.get("enqueued_at"), 0.0, float(_decode.MAX_MS)) if state else None
@@ -171,7 +174,9 @@ async def history(queue: Queue, minutes: int = HISTORY_MINUTES) -> list[HistoryP
     try:
         async with translate():
             raw = await _client(queue).hgetall(queue.keys.history)
-    except ResponseError:  # the history key holds another type: no history to show
+    except ResponseError as exc:  # the history key holds another type: no history to show
+        if not _decode.wrong_type(exc):
+            raise
         raw = {}
     return history_points(raw.values(), await now_ms(queue), min(minutes, HISTORY_MINUTES))
 

@@ -83,7 +83,9 @@ async def quarantined(queue: Queue, limit: int = LIST_LIMIT) -> list[Quarantined
                 items.append(parse_entry(field, value))
                 if len(items) >= limit:
                     break
-    except ResponseError:  # WRONGTYPE: not a hash, so nothing aioresque quarantined
+    except ResponseError as exc:  # WRONGTYPE: not a hash, so nothing aioresque quarantined
+        if not _decode.wrong_type(exc):
+            raise
         return []
     items.sort(key=lambda i: (i.at is None, -(i.at.timestamp() if i.at else 0.0), i.raw))
     return items
@@ -94,7 +96,9 @@ async def count(queue: Queue) -> int:
     try:
         async with translate():
             return int(await queue.redis.hlen(queue.keys.quarantine))  # type: ignore[misc,unused-ignore]  # redis-py's stub
-    except ResponseError:
+    except ResponseError as exc:
+        if not _decode.wrong_type(exc):
+            raise
         return 0
 
 
@@ -113,7 +117,9 @@ async def drop(queue: Queue, raws: Iterable[bytes]) -> int:
     try:
         async with translate():
             return int(await queue.redis.hdel(queue.keys.quarantine, *fields))  # type: ignore[misc,unused-ignore]  # redis-py's stub
-    except ResponseError:
+    except ResponseError as exc:
+        if not _decode.wrong_type(exc):
+            raise
         return 0
 
 

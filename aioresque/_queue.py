@@ -492,7 +492,9 @@ class Queue:
         try:
             async with translate():
                 names = await self.redis.smembers(queue_registry(self.prefix))
-        except ResponseError:  # the registry key holds another type
+        except ResponseError as exc:  # the registry key holds another type
+            if not _decode.wrong_type(exc):
+                raise
             return []
         return sorted(n for n in (_decode.strict_text(m) for m in names) if n is not None and _addressable(n))
 

@@ -31,7 +31,7 @@ import anyio
 from redis.exceptions import ResponseError
 
 from . import _scripts
-from ._decode import MAX_MS, integer, text
+from ._decode import MAX_MS, integer, text, wrong_type
 from ._errors import translate
 from ._keys import queue_registry
 from ._schedule import Schedule, from_ms, to_ms
@@ -139,7 +139,9 @@ async def list_schedules(queue: Queue) -> list[ScheduleInfo]:
     try:
         async with translate():
             raw = await queue.redis.hgetall(queue.keys.cron)
-    except ResponseError:
+    except ResponseError as exc:
+        if not wrong_type(exc):
+            raise
         return []
     return sorted((read_schedule(queue.name, name, value) for name, value in raw.items()), key=lambda s: s.name)
 

@@ -198,7 +198,9 @@ async def _info(queue: Queue, workflow_id: str) -> WorkflowInfo:
     async with translate():
         try:
             raw = await queue.redis.hget(queue.keys.flows, workflow_id)
-        except ResponseError:  # the flows key holds another type
+        except ResponseError as exc:  # the flows key holds another type
+            if not _decode.wrong_type(exc):
+                raise
             raw = None
     if raw is None or workflow_id.endswith(_DATA_SUFFIXES):
         raise JobNotFound(f"no workflow {workflow_id!r} in queue {queue.name!r}")

@@ -370,3 +370,31 @@ async def test_listings_do_not_load_huge_records(redis: Client, queue: Queue) ->
     assert "too large to list" in str(by_id["far-future"].unreadable)
     assert {(n, c) for n, _, c in await _top_errors(queue)} == {("always_fails", 2), ("always_fails", 1)}
     assert (await queue.job("good0").info()).error == "ValueError: " + "x" * 3_000_000  # one job: read whole
+
+
+async def test_readers_hide_only_wrong_types_not_refused_permissions(
+    redis: Client, queue: Queue, redis_url: str
+) -> None:
+    from redis.exceptions import ResponseError
+
+    from aioresque import AioresqueError
+    from aioresque._connect import close_client, connect
+    from tests.conftest import backend
+
+    if backend() != "single":
+        pytest.skip("ACL users are per node")
+    await queue.enqueue("add", 1, 2)
+    user = f"u{queue.prefix}"
+    await redis.execute_command("ACL", "SETUSER", user, "on", ">pw", f"~{queue.prefix}:*", "+@all", "-hlen", "-hstrlen")
+    try:
+        limited = connect(redis_url.replace("redis://", f"redis://{user}:pw@", 1))
+        try:
+            as_user = Queue(limited, "default", prefix=queue.prefix)
+            with pytest.raises((ResponseError, AioresqueError)):
+                await as_user.overview()  # HLEN refused: an error, not "0 quarantined"
+            with pytest.raises((ResponseError, AioresqueError)):
+                await as_user.list_jobs("queued")  # HSTRLEN refused
+        finally:
+            await close_client(limited)
+    finally:
+        await redis.execute_command("ACL", "DELUSER", user)
