@@ -28,7 +28,7 @@ from . import _decode
 from ._connect import batch
 from ._errors import ConfigurationError, translate
 from ._job import build_info, check_state, unreadable_info
-from ._overview import now_ms
+from ._overview import client_of, now_ms
 from ._serializer import loads_json
 from ._status import JobInfo, JobStatus
 
@@ -484,12 +484,6 @@ async def top_errors(queue: Queue, limit: int = 3, *, newest: int = 1000) -> lis
 
 
 # -- helpers -------------------------------------------------------------------
-
-
-def client_of(queue: Queue) -> Any:
-    # redis-py's stubs type each command as "Awaitable[T] | T" and differ
-    # between Redis and RedisCluster; the replies are checked where used.
-    return queue.redis
 
 
 def _error_text(raw: object) -> str | None:
