@@ -91,6 +91,18 @@ async def quarantined(queue: Queue, limit: int = LIST_LIMIT) -> list[Quarantined
     return items
 
 
+async def entry(queue: Queue, raw: bytes) -> QuarantinedItem | None:
+    """The quarantine entry of ``raw`` in ``queue``, or None (also when the key holds another type)."""
+    try:
+        async with translate():
+            value = await queue.redis.hget(queue.keys.quarantine, raw)  # type: ignore[misc,unused-ignore]  # redis-py's stub
+    except ResponseError as exc:
+        if not _decode.wrong_type(exc):
+            raise
+        return None
+    return None if value is None else parse_entry(raw, value)
+
+
 async def count(queue: Queue) -> int:
     """How many entries ``queue``'s quarantine holds (0 if its key holds another type)."""
     try:

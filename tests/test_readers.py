@@ -338,6 +338,10 @@ async def test_cli_quarantine_drops_entries_as_listed_and_asks_before_dropping_a
     code, out = await cli(["quarantine", "default", "--delete", "\\xff\\xfe", "nope"], redis_url, prefix, capsys)
     assert code == 0 and "dropped 1 of 2 entries" in out
     assert [i.raw for i in await queue.quarantined()] == [b"a", b"b"]
+    code, out = await cli(["job", "a"], redis_url, prefix, capsys)  # no record, but quarantined: say why
+    assert code == 0 and out == "a: quarantined in default (dead: x)\n"
+    code, out = await cli(["job", "a", "--json"], redis_url, prefix, capsys)
+    assert code == 0 and json.loads(out)["quarantined"]["reason"] == "x"
     code, out = await cli(["quarantine", "--delete-all"], redis_url, prefix, capsys)  # no terminal, no --yes
     assert code == 2 and len(await queue.quarantined()) == 2
     code, out = await cli(["quarantine", "--delete-all", "--yes", "--json"], redis_url, prefix, capsys)
