@@ -297,6 +297,8 @@ class Selection:
     """Ids of the readable jobs the statuses and filter select."""
     unreadable: list[str]
     """Ids (escaped if not UTF-8) of records that could not be read, so were not selected."""
+    unreadable_raw: list[bytes] = dataclasses.field(default_factory=list)
+    """The same ids as stored (bytes), to delete them with :func:`aioresque._admin.delete_raw`."""
 
 
 async def select_ids(
@@ -309,11 +311,14 @@ async def select_ids(
     Bulk retry and delete act on :attr:`Selection.ids` and report how many
     records they skipped.
     """
-    ids: list[str] = []
-    unreadable: list[str] = []
+    selection = Selection([], [])
     async for seen in _scan(queue, parse_statuses(statuses), job_filter or JobFilter()):
-        (ids if seen.why is None else unreadable).append(seen.id)
-    return Selection(ids, unreadable)
+        if seen.why is None:
+            selection.ids.append(seen.id)
+        else:
+            selection.unreadable.append(seen.id)
+            selection.unreadable_raw.append(seen.raw_id)
+    return selection
 
 
 async def list_jobs(
