@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from ._decode import printable
 from ._keys import DEFAULT_PREFIX
 from ._queue import DEFAULT_URL
 
@@ -23,9 +24,18 @@ log = logging.getLogger("aioresque.cli")
 def _commands() -> list[Any]:
     # Each command module defines add_parser(subparsers), which sets the
     # parser's default ``run`` to the function that carries out the command.
-    from . import _cli_admin, _cli_cron, _cli_dashboard, _cli_deadset, _cli_flow, _cli_ops, _cli_worker
+    from . import (
+        _cli_admin,
+        _cli_cron,
+        _cli_dashboard,
+        _cli_deadset,
+        _cli_flow,
+        _cli_ops,
+        _cli_quarantine,
+        _cli_worker,
+    )
 
-    return [_cli_worker, _cli_ops, _cli_admin, _cli_deadset, _cli_dashboard, _cli_cron, _cli_flow]
+    return [_cli_worker, _cli_ops, _cli_admin, _cli_deadset, _cli_quarantine, _cli_dashboard, _cli_cron, _cli_flow]
 
 
 def default_url() -> str:
@@ -71,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def fail(message: str) -> NoReturn:
-    """Print a one-line error and exit with code 2."""
-    print(f"aioresque: {message}", file=sys.stderr)
+    """Print a one-line error (control characters escaped) and exit with code 2."""
+    print(f"aioresque: {printable(message)}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
 
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from aioresque._decode import MAX_MS, integer, number, printable, strict_text, text
+from aioresque._decode import MAX_MS, integer, number, printable, strict_text, text, too_deep
 
 
 @pytest.mark.parametrize(
@@ -81,3 +81,31 @@ def test_printable_escapes_terminal_control_sequences() -> None:
     assert shown.endswith("\nnext")
     assert printable(hostile, keep_newlines=False).endswith("\\nnext")
     assert printable(b"\xff\x1b") == "\\xff\\x1b"
+
+
+def test_printable_escapes_lone_surrogates_a_utf8_terminal_cannot_encode() -> None:
+    shown = printable("a\ud800b")
+    assert shown == "a\\ud800b"
+    shown.encode("utf-8")  # printable on any UTF-8 stream
+
+
+def test_too_deep_is_iterative_and_counts_levels() -> None:
+    value: object = 1
+    for _ in range(100_000):  # far past the recursion limit
+        value = [value]
+    assert too_deep(value)
+    assert not too_deep({"a": [{"b": 1}]}, 3)
+    assert too_deep({"a": [{"b": 1}]}, 2)
+    assert not too_deep("x" * 10, 0)
+
+
+def test_wrong_type_is_only_wrongtype() -> None:
+    from redis.exceptions import NoPermissionError, ResponseError
+
+    from aioresque._decode import raise_unless_wrong_type, wrong_type
+
+    assert wrong_type(ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"))
+    assert not wrong_type(NoPermissionError("NOPERM this user has no permissions")) and not wrong_type(None)
+    raise_unless_wrong_type([1, None, ResponseError("WRONGTYPE x")])
+    with pytest.raises(NoPermissionError):
+        raise_unless_wrong_type([ResponseError("WRONGTYPE x"), NoPermissionError("NOPERM")])
