@@ -91,7 +91,8 @@ from importlib.metadata import version
 from packaging.version import Version
 for name in ("redis", "hiredis", "anyio", "uvloop"):
     v = version(name)
-    print(f"canary: {name} {v}" + (" (pre-release)" if Version(v).is_prerelease else " (a final release: no newer pre-release is out)"))
+    kind = "pre-release" if Version(v).is_prerelease else "a final release: no newer pre-release is out"
+    print(f"canary: {name} {v} ({kind})")
 """
 
 
