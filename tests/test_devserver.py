@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -147,6 +148,29 @@ def test_a_started_server_keeps_nothing_behind(embedded: ServerBinary) -> None:
     server.stop()
     assert not directory.exists()
     assert not Path(f"/proc/{pid}").exists()
+
+
+def test_a_port_taken_before_the_start_is_replaced(embedded: ServerBinary) -> None:
+    server = LocalServer(embedded)
+    taken = server.port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        with server:
+            assert server.port != taken
+            with Redis.from_url(server.url) as client:
+                assert client.ping()
+
+
+def test_a_server_that_cannot_start_leaves_nothing_behind(tmp_path: Path) -> None:
+    broken = tmp_path / "broken-server"
+    broken.write_text("#!/bin/sh\necho 'cannot start' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    server = LocalServer(ServerBinary(str(broken), "a test"))
+    with pytest.raises(ConfigurationError, match="exited with 3"):
+        server.start()
+    assert not server.directory.exists()
+    assert not server.running()
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 import platform
+import secrets
 import shutil
 import signal
 import socket
@@ -188,7 +189,8 @@ class LocalServer:
     ) -> None:
         self.binary = binary or server_binary()
         self._own_directory = directory is None
-        self.directory = directory or Path(tempfile.mkdtemp(prefix="aioresque-redis-"))
+        # Its own directory is made by start() and removed by stop().
+        self.directory = directory or Path(tempfile.gettempdir()) / f"aioresque-redis-{secrets.token_hex(8)}"
         self._fixed_port = port is not None
         self.port = port or free_port()
         self.appendonly = appendonly
@@ -245,13 +247,30 @@ class LocalServer:
             timeout: seconds to wait for PING.
 
         Raises:
-            ConfigurationError: the server exited or did not answer in time
-                (the message carries the end of its log).
+            ConfigurationError: the binary cannot be run, or the server exited
+                or did not answer in time (the message carries the end of its log).
         """
         if self._process is not None:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        for attempt in range(3):
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            for attempt in range(3):
+                self._spawn()
+                try:
+                    self._wait_ready(timeout)
+                    self._fixed_port = True  # a restart keeps its URL
+                    return
+                except ConfigurationError:
+                    self.stop(keep_directory=True)
+                    if self._fixed_port or attempt == 2 or "Address already in use" not in self.log_tail():
+                        raise
+                    self.port = free_port()
+        except BaseException:  # Ctrl-C included: stop what was started, then let it through
+            self.stop()
+            raise
+
+    def _spawn(self) -> None:
+        try:
             self._process = subprocess.Popen(
                 self.command(),
                 cwd=self.directory,
@@ -260,14 +279,8 @@ class LocalServer:
                 stderr=subprocess.DEVNULL,
                 process_group=0,  # its own group: Ctrl-C goes to the owner, which stops it
             )
-            try:
-                self._wait_ready(timeout)
-                return
-            except ConfigurationError:
-                self.stop(keep_directory=True)
-                if self._fixed_port or attempt == 2 or "Address already in use" not in self.log_tail():
-                    raise
-                self.port = free_port()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot run {self.binary}: {exc}") from exc
 
     def log_tail(self) -> str:
         """The end of the server's log (empty if there is none)."""
