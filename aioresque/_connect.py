@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from functools import cache
 from typing import Any, TypeAlias
 from urllib.parse import unquote
@@ -208,3 +209,32 @@ def batch(client: Client) -> Any:
     if is_cluster(client):
         return client.pipeline()
     return client.pipeline(transaction=False)
+
+
+_SECRET_QUERY = re.compile(r"(?i)((?:^|[?&;])[^=&;#]*(?:password|passwd|secret|token)[^=&;#]*=)[^&;#]*")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (and any password/secret/token query value) replaced by ``***``.
+
+    Safe for any text: what cannot be parsed as a URL with credentials comes
+    back unchanged except for the parts that look like them. Every log line,
+    error message and page that shows a Redis URL passes it through here.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    if "@" in rest:
+        userinfo, _, hosts = rest.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        rest = (f"{user}:***" if colon else "***") + "@" + hosts
+    rest = _SECRET_QUERY.sub(r"\1***", rest)
+    return f"{scheme}{sep}{rest}"
+
+
+_ANY_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` (an error message, a log line) with every URL in it passed through :func:`redact_url`."""
+    return _ANY_URL.sub(lambda m: redact_url(m.group()), text)

@@ -8,6 +8,7 @@ page and Redis.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 import sys
 import time
@@ -26,7 +27,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 import aioresque
 from aioresque import Call, JobStatus, Queue, ScheduleInfo, Worker
 from tests import jobs_for_tests
-from tests.browser import chromium
+from tests.browser import chromium, foreign_site
 from tests.cli_helpers import spawned, worker_command
 
 
@@ -260,3 +261,58 @@ def test_workers_page_shows_the_running_job(site: tuple[str, str, str], browser:
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "section.worker td[data-col='running-for']"), 20)
     assert "long" in _text(browser, "section.worker table")
     assert "sleep" in _text(browser, "section.worker table")
+
+
+def _attack_page(action: str, token: str) -> str:
+    """A page that plants its own CSRF cookie and posts the matching token to ``action``."""
+    return f"""<!doctype html><html><body>
+<form id="f" method="post" action="{action}">
+<input type="hidden" name="csrf" value="{token}"><input type="hidden" name="next" value="/queues">
+</form>
+<script>
+document.cookie = "aioresque_csrf={token}; path=/";
+document.getElementById("f").submit();
+</script></body></html>"""
+
+
+@pytest.mark.parametrize("origin", ["foreign", "null"])
+def test_a_page_on_another_port_cannot_pause_a_queue(
+    site: tuple[str, str, str], browser: WebDriver, origin: str
+) -> None:
+    # Cookies do not care about ports: a page on 127.0.0.1:<other> can plant
+    # an aioresque_csrf cookie that the browser then sends to the dashboard.
+    # Posting through a 307 from its own server makes the browser send
+    # ``Origin: null``; posting directly sends the foreign origin.
+    url, prefix, redis_url = site
+    pause = url + "/queues/emails/pause"
+    token = secrets.token_urlsafe(32)
+    pages = {"/attack": _attack_page("/bounce" if origin == "null" else pause, token)}
+    try:
+        with foreign_site(pages, {"/bounce": pause}) as evil:
+            browser.get(evil + "/attack")
+            _wait(browser, lambda d: d.current_url.startswith(url))
+            answer = browser.find_element(By.TAG_NAME, "body").text
+        assert not _in_redis(redis_url, prefix, lambda q: q.sibling("emails").is_paused()), answer
+        assert "CSRF" in answer or "forbidden" in answer.lower()
+    finally:
+        _in_redis(redis_url, prefix, lambda q: q.sibling("emails").resume())
+        browser.get(url + "/")
+        browser.delete_all_cookies()
+
+
+def test_a_page_on_another_port_cannot_frame_the_dashboard(site: tuple[str, str, str], browser: WebDriver) -> None:
+    url, _, _ = site
+    page = f"""<!doctype html><html><body>
+<iframe id="frame" src="{url}/queues" width="900" height="600"></iframe>
+<script>document.getElementById("frame").addEventListener("load", function () {{ window.framed = true; }});</script>
+</body></html>"""
+    with foreign_site({"/frame": page}) as evil:
+        browser.get(evil + "/frame")
+        _wait(browser, lambda d: d.execute_script("return window.framed === true;"))
+        browser.switch_to.frame(browser.find_element(By.ID, "frame"))
+        try:
+            # Chromium replaces a refused frame with its own error page.
+            assert browser.find_elements(By.ID, "live") == []
+            assert "emails" not in browser.page_source
+        finally:
+            browser.switch_to.default_content()

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -26,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 
 from .. import _admin
 from .._cli_format import short_duration
+from .._connect import redact_urls
 from .._errors import AioresqueError, JobNotFound
 from .._metrics import prometheus_metrics
 from .._queue import Queue
@@ -33,7 +35,19 @@ from .._registry import list_workers
 from .._status import JobInfo, JobStatus
 from ._chart import merge, throughput_svg
 from ._schedules import schedule_row
-from ._security import CSRF_COOKIE, CSRF_FIELD, Auth, allowed, csrf_ok, csrf_token, safe_next
+from ._security import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    SECURITY_HEADERS,
+    Auth,
+    Csrf,
+    Guarded,
+    SecurityHeaders,
+    allowed,
+    load_secret,
+    safe_next,
+    set_session_cookie,
+)
 
 PAGE_SIZE = 50
 REFRESH_SECONDS = 3
@@ -58,6 +72,7 @@ class Settings:
     read_only: bool
     auth: Auth | None
     title: str
+    csrf: Csrf
 
 
 def create_app(
@@ -67,13 +82,14 @@ def create_app(
     auth: Auth | None = None,
     title: str = "aioresque",
     owns_queue: bool = False,
+    secret: str | bytes | None = None,
 ) -> Starlette:
     """Build the dashboard for the queues under ``queue``'s prefix (see :func:`aioresque.dashboard`)."""
     env = Environment(loader=PackageLoader("aioresque.dashboard", "templates"), autoescape=select_autoescape())
     env.filters["ago"] = _ago
     env.filters["duration"] = _duration
     env.filters["when"] = _when
-    settings = Settings(read_only, auth, title)
+    settings = Settings(read_only, auth, title, Csrf(load_secret(secret)))
     views = _Views(queue, env, settings)
     routes = [
         Route("/", views.overview),
@@ -87,7 +103,7 @@ def create_app(
         Route("/jobs/{kind}/{action}", views.bulk_action, methods=["POST"]),
         Route("/action/job/{queue}/{action}", views.job_action, methods=["POST"]),
         Route("/action/cron/{queue}/{action}", views.cron_action, methods=["POST"]),
-        Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
+        Mount("/static", Guarded(StaticFiles(directory=Path(__file__).parent / "static"), auth), name="static"),
     ]
 
     @asynccontextmanager
@@ -100,7 +116,12 @@ def create_app(
             if owns_queue:
                 await queue.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={Exception: views.server_error},
+    )
     app.state.queue = queue
     return app
 
@@ -120,10 +141,10 @@ class _Views:
 
     def _render(self, request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
         base = request.scope.get("root_path", "").rstrip("/")
-        token = csrf_token(request)
+        session = self.settings.csrf.session(request)
         html = self.env.get_template(template).render(
             base=base,
-            csrf=token,
+            csrf=self.settings.csrf.token(session),
             csrf_field=CSRF_FIELD,
             read_only=self.settings.read_only,
             title=self.settings.title,
@@ -134,8 +155,18 @@ class _Views:
             **context,
         )
         response = HTMLResponse(html, status_code=status_code)
-        if request.cookies.get(CSRF_COOKIE) != token:
-            response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path=base or "/")
+        if request.cookies.get(CSRF_COOKIE) != session:
+            set_session_cookie(response, request, session, base or "/")
+        return response
+
+    async def server_error(self, request: Request, exc: Exception) -> Response:
+        # Answered by Starlette's outermost middleware, past SecurityHeaders: add them here.
+        message = f"internal error ({type(exc).__name__}): {redact_urls(str(exc))}"
+        try:
+            response = self._render(request, "error.html", 500, page=None, heading="Internal error", message=message)
+        except Exception:  # noqa: BLE001 - the error page must not fail in turn
+            response = PlainTextResponse(message, status_code=500)
+        response.headers.update(dict(SECURITY_HEADERS))
         return response
 
     async def _form(self, request: Request) -> dict[str, list[str]] | Response:
@@ -147,7 +178,7 @@ class _Views:
             return PlainTextResponse("read-only dashboard", status_code=403)
         body = (await request.body()).decode("utf-8", "replace")
         form = parse_qs(body, keep_blank_values=True)
-        if not csrf_ok(request, (form.get(CSRF_FIELD) or [""])[0]):
+        if not self.settings.csrf.ok(request, (form.get(CSRF_FIELD) or [""])[0]):
             return PlainTextResponse("CSRF check failed: reload the page and try again", status_code=403)
         return form
 
