@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, ove
 from . import _typed
 from ._errors import ConfigurationError, NonRetryable, Retry
 from ._limits import LimitKey, Limits, RateLimit
+from ._names import check_name
 from ._retry import Backoff
 from ._schedule import Schedule
 from ._unique import Unique
@@ -124,8 +125,8 @@ class JobFunction(Generic[P, R]):
         if timeout is not None and timeout <= 0:
             raise ConfigurationError(f"timeout must be positive or None, got {timeout}")
         self.fn = fn
-        self.name = name or fn.__name__
-        self.queue = queue
+        self.name = check_name(getattr(fn, "__name__", "") if name is None else name, "handler name")
+        self.queue = None if queue is None else check_name(queue, "queue name")
         self.max_attempts = max_attempts
         self.timeout = timeout
         self.is_async = inspect.iscoroutinefunction(fn)
@@ -320,7 +321,9 @@ def job(
 
     Raises:
         ConfigurationError: for a non-positive ``max_attempts`` or
-            ``timeout``, a bad schedule, ``retry_on`` or hook.
+            ``timeout``, a bad schedule, ``retry_on`` or hook, or a ``name``
+            (the function's name by default) or ``queue`` that breaks the
+            name rule (``docs/concepts.md``; a lambda needs ``name=``).
     """
 
     def wrap(f: Callable[P, R]) -> JobFunction[P, R]:

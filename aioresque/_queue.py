@@ -19,6 +19,7 @@ from ._job import Job
 from ._keys import DEFAULT_PREFIX, QueueKeys, queue_registry
 from ._limits import LimitGroup, check_key, limit_groups
 from ._middleware import EnqueueMiddleware, enqueue_chain
+from ._names import check_name
 from ._recovery import recover_queue
 from ._scheduler import ScheduleInfo
 from ._serializer import JsonSerializer, Serializer
@@ -142,7 +143,8 @@ class Queue:
         retention: Retention | None = None,
         middleware: Sequence[EnqueueMiddleware] = (),
     ) -> None:
-        _check_name(name)
+        check_name(name, "queue name")
+        check_name(prefix, "prefix")
         self.redis = redis
         self.name = name
         self.prefix = prefix
@@ -191,8 +193,12 @@ class Queue:
             await close_client(self.redis)
 
     def sibling(self, name: str) -> Queue:
-        """The queue called ``name``, sharing this queue's client and settings."""
-        _check_name(name)
+        """The queue called ``name``, sharing this queue's client and settings.
+
+        Raises:
+            ConfigurationError: ``name`` breaks the name rule (see :mod:`aioresque._names`).
+        """
+        check_name(name, "queue name")
         queue = self._siblings.get(name)
         if queue is None:
             queue = Queue(
@@ -257,7 +263,8 @@ class Queue:
             SerializationError: an argument cannot be serialized (it is named).
             PayloadTooLarge: the payload exceeds ``max_payload_bytes``.
             ConfigurationError: a bad option (e.g. a naive ``_at``, or
-                ``_at`` with ``_delay``).
+                ``_at`` with ``_delay``), or a handler name, ``_job_id`` or
+                ``_queue`` that breaks the name rule (``docs/concepts.md``).
             ConnectionLost: Redis cannot be reached.
         """
         call = Call(
@@ -292,11 +299,9 @@ class Queue:
         jobs: list[Job] = []
         for call in calls:
             queue = self if call.queue is None or call.queue == self.name else self.sibling(call.queue)
-            if call.job_id:
-                job_id = call.job_id
-                _check_job_id(job_id)
-            else:
-                job_id = uuid.uuid4().hex
+            # An empty id is refused, not replaced: only None means "make one up".
+            job_id = uuid.uuid4().hex if call.job_id is None else check_name(call.job_id, "job id")
+            check_name(call.name, "handler name")
             group = groups.setdefault(queue.name, [])
             counts[queue.name] = counts.get(queue.name, 0) + 1
             payload = self.encode_payload(call.name, call.args, call.kwargs, call.meta)
@@ -621,16 +626,6 @@ class Queue:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _check_name(name: str) -> None:
-    if not name or any(c in name for c in "{}: \t\n"):
-        raise ConfigurationError(f"invalid queue name {name!r}: use letters, digits, '-', '_' or '.'")
-
-
-def _check_job_id(job_id: str) -> None:
-    if not job_id or len(job_id) > 256 or any(c in job_id for c in "{}\n"):
-        raise ConfigurationError(f"invalid job id {job_id!r}")
 
 
 @functools.lru_cache(maxsize=1024)
