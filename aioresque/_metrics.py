@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ._admin import QueueOverview
+from ._names import is_valid_name
 from ._queue import Queue
 from ._registry import WorkerInfo, list_workers
 
@@ -78,6 +79,8 @@ async def prometheus_metrics(queue: Queue) -> str:
 
     Serve it from your own endpoint, or use the dashboard's ``/metrics``.
     """
-    overviews = [await queue.sibling(name).overview() for name in await queue.known_queues()]
+    # A registry member that breaks the name rule (an older version's, or garbage) names no queue.
+    names = [name for name in await queue.known_queues() if is_valid_name(name)]
+    overviews = [await queue.sibling(name).overview() for name in names]
     workers = await list_workers(queue.redis, prefix=queue.prefix)
     return render(overviews, workers)

@@ -14,6 +14,7 @@ from typing import Any
 from . import _admin, _scheduler, _scripts, _workflow
 from ._cancel import cancel_job
 from ._connect import Client, batch, close_client, connect
+from ._decode import text as decoded_text
 from ._errors import ConfigurationError, PayloadTooLarge, SerializationError, translate
 from ._job import Job
 from ._keys import DEFAULT_PREFIX, QueueKeys, queue_registry
@@ -495,7 +496,7 @@ class Queue:
         """Every queue name that has been enqueued to under this prefix, sorted."""
         async with translate():
             names = await self.redis.smembers(queue_registry(self.prefix))
-        return sorted(_text(n) for n in names)
+        return sorted(decoded_text(n) for n in names)  # never raises; a bad name fails check_name later
 
     async def check_server(self) -> ServerInfo:
         """Check that the Redis server (every node of a Cluster) is recent enough.

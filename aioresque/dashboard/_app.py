@@ -8,6 +8,7 @@ answered with a redirect back to the page (post/redirect/get).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, unquote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
@@ -28,8 +29,9 @@ from starlette.staticfiles import StaticFiles
 from .. import _admin
 from .._cli_format import short_duration
 from .._connect import redact_urls
-from .._errors import AioresqueError, JobNotFound
+from .._errors import AioresqueError, ConfigurationError, JobNotFound
 from .._metrics import prometheus_metrics
+from .._names import NameKind, check_name, is_valid_name
 from .._queue import Queue
 from .._registry import list_workers
 from .._status import JobInfo, JobStatus
@@ -89,6 +91,9 @@ def create_app(
     env.filters["ago"] = _ago
     env.filters["duration"] = _duration
     env.filters["when"] = _when
+    env.filters["segment"] = _segment
+    env.filters["json_text"] = _json_text
+    env.tests["valid_name"] = is_valid_name
     settings = Settings(read_only, auth, title, Csrf(load_secret(secret)))
     views = _Views(queue, env, settings)
     routes = [
@@ -194,7 +199,20 @@ class _Views:
         return self.queue.sibling(name)
 
     async def _names(self) -> list[str]:
-        return await self.queue.known_queues()
+        """The known queues the dashboard can address (see :meth:`_unaddressable`)."""
+        return [name for name in await self.queue.known_queues() if is_valid_name(name)]
+
+    async def _unaddressable(self) -> list[str]:
+        """Registry members that break the name rule: an older version's queues, or garbage."""
+        return [name for name in await self.queue.known_queues() if not is_valid_name(name)]
+
+    def _bad_name(self, request: Request, value: str, kind: NameKind) -> Response | None:
+        """A 400 page stating the name rule when ``value`` (from a path or form) breaks it."""
+        try:
+            check_name(value, kind)
+        except ConfigurationError as exc:
+            return self._render(request, "error.html", 400, page=None, heading="Bad name", message=str(exc))
+        return None
 
     # -- pages ----------------------------------------------------------------------
 
@@ -232,7 +250,9 @@ class _Views:
         if (denied := await self._guard(request)) is not None:
             return denied
         overviews = [await self._sibling(n).overview() for n in await self._names()]
-        return self._render(request, "queues.html", page="queues", overviews=overviews)
+        return self._render(
+            request, "queues.html", page="queues", overviews=overviews, unaddressable=await self._unaddressable()
+        )
 
     async def workers(self, request: Request) -> Response:
         if (denied := await self._guard(request)) is not None:
@@ -275,6 +295,8 @@ class _Views:
         q = request.query_params
         names = await self._names()
         queue_name = q.get("queue") or ""
+        if queue_name and (bad := self._bad_name(request, queue_name, "queue name")) is not None:
+            return bad
         if kind == "dead" and q.get("status") in {"failed", "dead", "cancelled"}:
             statuses = (JobStatus(q["status"]),)
         try:
@@ -322,6 +344,10 @@ class _Views:
         if (denied := await self._guard(request)) is not None:
             return denied
         name, job_id = request.path_params["queue"], request.path_params["job_id"]
+        if (
+            bad := self._bad_name(request, name, "queue name") or self._bad_name(request, job_id, "job id")
+        ) is not None:
+            return bad
         try:
             info = await self._sibling(name).job(job_id).info()
         except (JobNotFound, AioresqueError) as exc:
@@ -341,6 +367,8 @@ class _Views:
         if isinstance(form, Response):
             return form
         name, action = request.path_params["queue"], request.path_params["action"]
+        if (bad := self._bad_name(request, name, "queue name")) is not None:
+            return bad
         queue = self._sibling(name)
         if action == "pause":
             await queue.pause()
@@ -363,9 +391,12 @@ class _Views:
             return PlainTextResponse("unknown action", status_code=404)
         _, statuses = JOB_LISTS[kind]
         selected: dict[str, list[str]] = {}
+        skipped = 0
         if (form.get("scope") or [""])[0] == "all":
             fields = {k: v[0] for k, v in form.items() if v}
             job_filter = _filter_from(fields)
+            if fields.get("queue") and (bad := self._bad_name(request, fields["queue"], "queue name")) is not None:
+                return bad
             names = [fields["queue"]] if fields.get("queue") else await self._names()
             if kind == "dead" and fields.get("status") in {"failed", "dead", "cancelled"}:
                 statuses = (JobStatus(fields["status"]),)
@@ -374,10 +405,14 @@ class _Views:
                 if ids:
                     selected[name] = ids
         else:
+            # Each box is "<queue>/<job id>", both quoted as path segments (see jobs.html).
             for value in form.get("job", []):
-                name, _, job_id = value.partition("/")
-                if name and job_id:
+                quoted_name, _, quoted_id = value.partition("/")
+                name, job_id = unquote(quoted_name), unquote(quoted_id)
+                if is_valid_name(name) and is_valid_name(job_id):
                     selected.setdefault(name, []).append(job_id)
+                else:
+                    skipped += 1
         changed = 0
         for name, ids in selected.items():
             if action == "retry":
@@ -386,7 +421,8 @@ class _Views:
                 changed += (await _admin.delete_jobs(self._sibling(name), ids))[0]
         count = sum(len(ids) for ids in selected.values())
         verb = "retried" if action == "retry" else "deleted"
-        return self._back(request, form, f"{verb} {changed} of {count} job(s)")
+        note = f"; skipped {skipped} whose queue or id breaks the name rule" if skipped else ""
+        return self._back(request, form, f"{verb} {changed} of {count} job(s){note}")
 
     async def job_action(self, request: Request) -> Response:
         form = await self._form(request)
@@ -394,6 +430,10 @@ class _Views:
             return form
         name, action = request.path_params["queue"], request.path_params["action"]
         job_id = (form.get("job_id") or [""])[0]
+        if (
+            bad := self._bad_name(request, name, "queue name") or self._bad_name(request, job_id, "job id")
+        ) is not None:
+            return bad
         queue = self._sibling(name)
         if action == "retry":
             message = (
@@ -418,6 +458,9 @@ class _Views:
         schedule = (form.get("schedule") or [""])[0]
         if action not in {"pause", "resume"}:
             return PlainTextResponse(f"unknown action {action!r}", status_code=404)
+        bad = self._bad_name(request, name, "queue name") or self._bad_name(request, schedule, "handler name")
+        if bad is not None:
+            return bad
         try:
             queue = self._sibling(name)
             found = await (queue.pause_schedule(schedule) if action == "pause" else queue.resume_schedule(schedule))
@@ -448,6 +491,19 @@ def _filter_from(fields: Any) -> _admin.JobFilter:
         older_than=minutes("older_than"),
         newer_than=minutes("newer_than"),
     )
+
+
+def _segment(value: object) -> str:
+    """A name quoted as one URL path segment: every character but letters, digits and ``-_.~`` escaped."""
+    return quote(str(value), safe="")
+
+
+def _json_text(value: object, indent: int | None = None) -> str:
+    """Arguments or a result as JSON text for a page; never raises (too deep a value is described instead)."""
+    try:
+        return json.dumps(value, indent=indent, ensure_ascii=False, default=repr)
+    except Exception:  # noqa: BLE001 - too deep (RecursionError), circular, or a foreign repr that raises
+        return "(cannot be shown: nested too deep or not JSON)"
 
 
 def _timeline(info: JobInfo) -> list[tuple[str, datetime]]:
