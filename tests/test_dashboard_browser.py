@@ -26,9 +26,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 import aioresque
 from aioresque import Call, JobStatus, Queue, ScheduleInfo, Worker
+from aioresque._names import NAME_PUNCTUATION
 from tests import jobs_for_tests
 from tests.browser import chromium, foreign_site
 from tests.cli_helpers import spawned, worker_command
+
+PUNCTUATED = f"q{NAME_PUNCTUATION}Z"
+NEIGHBOUR = f"q{NAME_PUNCTUATION[:-1]}"
 
 
 def _free_port() -> int:
@@ -69,6 +73,12 @@ async def _populate(queue: Queue) -> None:
     await queue.enqueue("add", 9, 9, _job_id="later", _delay=3600)
     await queue.enqueue_many(Call("add", (i, 1), job_id=f"mail{i}", queue="emails") for i in range(2))
     await queue.enqueue("sleep", 60, _job_id="long", _queue="slow")
+    # Names made of every punctuation character the name rule allows, and a
+    # neighbouring queue with the same job ids: actions must reach exactly one.
+    for name in (PUNCTUATED, NEIGHBOUR):
+        await queue.enqueue_many(
+            Call("add", (i, 1), job_id=f"j{NAME_PUNCTUATION}{i}", queue=name, delay=3600) for i in (1, 2)
+        )
 
 
 @pytest.fixture(scope="module")
@@ -316,3 +326,35 @@ def test_a_page_on_another_port_cannot_frame_the_dashboard(site: tuple[str, str,
             assert "emails" not in browser.page_source
         finally:
             browser.switch_to.default_content()
+
+
+def test_names_with_every_allowed_punctuation_character(site: tuple[str, str, str], browser: WebDriver) -> None:
+    url, prefix, redis_url = site
+    one, two = f"j{NAME_PUNCTUATION}1", f"j{NAME_PUNCTUATION}2"
+    row = f'tr[data-queue="{PUNCTUATED}"]'
+    browser.get(url + "/queues")
+    _click(browser, By.CSS_SELECTOR, f"{row} a[href*='/jobs/scheduled']")
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-job="{one}"]'))
+    listed = _fresh(
+        browser, lambda: {r.get_attribute("data-job") for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-job]")}
+    )
+    assert listed == {one, two}  # this queue's, not the neighbour's
+    _click(browser, By.CSS_SELECTOR, f'tr[data-job="{one}"] input[type=checkbox]')
+    _click(browser, By.ID, "delete-selected")
+    _wait(browser, lambda d: "deleted 1 of 1" in _text(d, ".flash"))
+    assert _status(site, one, PUNCTUATED) is JobStatus.NOT_FOUND
+    assert _status(site, two, PUNCTUATED) is JobStatus.SCHEDULED
+    assert _status(site, one, NEIGHBOUR) is JobStatus.SCHEDULED
+
+    _click(browser, By.CSS_SELECTOR, f'tr[data-job="{two}"] a')
+    _wait(browser, lambda d: two in _text(d, "h1"))
+    _click(browser, By.XPATH, "//button[text()='Retry now']")
+    _wait(browser, lambda d: f"job {two}: retried" in _text(d, ".flash"))
+    assert _status(site, two, PUNCTUATED) is JobStatus.QUEUED
+    assert _status(site, two, NEIGHBOUR) is JobStatus.SCHEDULED
+
+    browser.get(url + "/queues")
+    _click(browser, By.CSS_SELECTOR, f"{row} button[data-action='pause']")
+    _wait(browser, lambda d: f"{PUNCTUATED}: paused" in _text(d, ".flash"))
+    assert _in_redis(redis_url, prefix, lambda q: q.sibling(PUNCTUATED).is_paused())
+    assert not _in_redis(redis_url, prefix, lambda q: q.sibling(NEIGHBOUR).is_paused())
