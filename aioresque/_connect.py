@@ -81,6 +81,39 @@ class ClusterClient(RedisCluster):
         await super().aclose()
 
 
+_SECRET_PARAM = re.compile(r"(?i)([?&;](?:[a-z_]*pass(?:word|wd)?|[a-z_]*token|[a-z_]*secret|auth)=)[^&;#]*")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (and any secret query parameter) replaced by ``***``.
+
+    The one helper for showing a Redis URL to a person: log lines, error
+    messages, ``repr``, CLI and supervisor output. ``redis://user:s3cret@host/0``
+    becomes ``redis://user:***@host/0``; userinfo without a ``:`` (a bare token,
+    ``redis://t0ken@host``) is replaced whole; query parameters named like a
+    password, token or secret (``?password=...``) keep only their name. Works on
+    text that is not a valid URL too (it never raises), so a parse error can
+    show what it could not parse.
+
+    Args:
+        url: a Redis URL, or any text given where one was expected.
+
+    Returns:
+        The same text with every secret replaced by ``***``.
+    """
+    text = str(url)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    # The last "@" anywhere ends the userinfo: a password may hold an
+    # unescaped "/", "?" or "#", and hiding too much beats showing a secret.
+    at = rest.rfind("@")
+    if at >= 0:
+        user, colon, _ = rest[:at].partition(":")
+        rest = ("***" if not colon or "/" in user or "?" in user else f"{user}:***") + rest[at:]
+    return scheme + sep + _SECRET_PARAM.sub(r"\1***", rest)
+
+
 def is_cluster(client: Any) -> bool:
     """True for a Redis Cluster client (blocking waits then go one queue at a time)."""
     return isinstance(client, RedisCluster)
@@ -209,27 +242,6 @@ def batch(client: Client) -> Any:
     if is_cluster(client):
         return client.pipeline()
     return client.pipeline(transaction=False)
-
-
-_SECRET_QUERY = re.compile(r"(?i)((?:^|[?&;])[^=&;#]*(?:password|passwd|secret|token)[^=&;#]*=)[^&;#]*")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its password (and any password/secret/token query value) replaced by ``***``.
-
-    Safe for any text: what cannot be parsed as a URL with credentials comes
-    back unchanged except for the parts that look like them. Every log line,
-    error message and page that shows a Redis URL passes it through here.
-    """
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
-    if "@" in rest:
-        userinfo, _, hosts = rest.rpartition("@")
-        user, colon, _password = userinfo.partition(":")
-        rest = (f"{user}:***" if colon else "***") + "@" + hosts
-    rest = _SECRET_QUERY.sub(r"\1***", rest)
-    return f"{scheme}{sep}{rest}"
 
 
 _ANY_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
