@@ -28,6 +28,7 @@ from ._job import Job
 from ._limits import LimitGroup, RateLimit
 from ._metrics import prometheus_metrics
 from ._middleware import EnqueueMiddleware, EnqueueNext, PerformMiddleware, PerformNext
+from ._quarantine import QuarantinedItem
 from ._queue import Call, Queue, QueueStatistics, Retention
 from ._registry import WorkerInfo, list_workers, prune_workers
 from ._retry import Backoff
@@ -73,6 +74,7 @@ __all__ = [
     "PayloadTooLarge",
     "PerformMiddleware",
     "PerformNext",
+    "QuarantinedItem",
     "Queue",
     "QueueOverview",
     "QueueStatistics",

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from . import _scripts
+from redis.exceptions import ResponseError
+
+from . import _decode, _scripts
 from ._connect import batch
 from ._errors import ConfigurationError, translate
-from ._job import build_info
+from ._job import build_info, check_state, unreadable_info
 from ._serializer import loads_json
 from ._status import JobInfo, JobStatus
 
@@ -117,6 +119,9 @@ class JobPage:
     offset: int
     limit: int
     exact: bool = True
+    unreadable_skipped: int = 0
+    """Unreadable records a filtered listing passed over (a filter cannot
+    match a record it cannot read); an unfiltered listing shows them marked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +141,12 @@ class QueueOverview:
     """Seconds the job at the head of the queue has waited since it was
     enqueued (0 when the queue is empty)."""
     counters: dict[str, int]
+    quarantined: int = 0
+    """Entries in the queue's quarantine: what was found that cannot be a job
+    (see :meth:`Queue.quarantined`)."""
+    unreadable_keys: tuple[str, ...] = ()
+    """Keys of the queue that hold the wrong Redis type (written by something
+    else); their sizes are shown as 0."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,29 +212,104 @@ async def is_paused(queue: Queue) -> bool:
 # -- reading -------------------------------------------------------------------
 
 
-async def overview(queue: Queue) -> QueueOverview:
-    """Sizes, counters, pause flag and latency of ``queue``, in two round trips."""
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """The sizes and counters of one queue, read in one round trip (see :func:`read_sizes`)."""
+
+    queued: int
+    scheduled: int
+    active: int
+    done: int
+    dead: int
+    counters: dict[str, int]
+    paused: bool
+    quarantined: int
+    head: bytes | None
+    """The id at the head of the queue (next to run), raw."""
+    unreadable_keys: tuple[str, ...]
+
+
+# The size command for each of a queue's collections, and the key type it needs.
+_SIZE_OF = (("queue", "llen"), ("scheduled", "zcard"), ("active", "zcard"), ("done", "zcard"), ("dead", "zcard"))
+
+
+async def read_sizes(queue: Queue) -> Sizes:
+    """Sizes, counters, pause flag and quarantine count of ``queue`` in one round trip; never fails on data.
+
+    A key that holds the wrong Redis type counts as empty and is named in
+    :attr:`Sizes.unreadable_keys`; counters that are not integers are left out.
+    """
     k = queue.keys
     async with translate():
         pipe = batch(_client(queue))
-        pipe.llen(k.queue)
-        pipe.zcard(k.scheduled)
-        pipe.zcard(k.active)
-        pipe.zcard(k.done)
-        pipe.zcard(k.dead)
+        for where, command in _SIZE_OF:
+            getattr(pipe, command)(getattr(k, where))
         pipe.hgetall(k.stats)
         pipe.exists(k.paused)
+        pipe.hlen(k.quarantine)
         pipe.lindex(k.queue, -1)
-        queued, scheduled, active, done, dead, raw, paused, head = await pipe.execute()
-        now = await _now_ms(queue)
-        latency = 0.0
-        if head is not None:
-            state = _state(await _client(queue).hget(k.state, head))
-            enqueued = state.get("enqueued_at") if state else None
-            if isinstance(enqueued, int | float):
-                latency = max(0.0, (now - enqueued) / 1000)
-    counters = {_text(key): int(value) for key, value in raw.items()}
-    return QueueOverview(queue.name, bool(paused), queued, scheduled, active, done, dead, latency, counters)
+        replies = await pipe.execute(raise_on_error=False)
+    names = [w for w, _ in _SIZE_OF] + ["stats", "paused", "quarantine", "queue"]
+    bad = tuple(dict.fromkeys(n for n, r in zip(names, replies, strict=True) if isinstance(r, Exception)))
+    values = [None if isinstance(r, Exception) else r for r in replies]
+    queued, scheduled, active, done, dead = (_decode.integer(v, 0) or 0 for v in values[: len(_SIZE_OF)])
+    raw_stats, paused, quarantined, head = values[len(_SIZE_OF) :]
+    return Sizes(
+        queued,
+        scheduled,
+        active,
+        done,
+        dead,
+        counters=read_counters(raw_stats or {}),
+        paused=bool(paused),
+        quarantined=_decode.integer(quarantined, 0) or 0,
+        head=head if isinstance(head, bytes) else None,
+        unreadable_keys=bad,
+    )
+
+
+def read_counters(raw: dict[Any, Any]) -> dict[str, int]:
+    """A stats hash as ``{name: count}``: fields that are not text or not integers are left out."""
+    counters = {}
+    for key, value in raw.items():
+        name = _decode.strict_text(key)
+        count = _decode.integer(value)
+        if name is not None and count is not None:
+            counters[name] = count
+    return counters
+
+
+async def overview(queue: Queue) -> QueueOverview:
+    """Sizes, counters, pause flag, quarantine count and latency of ``queue``, in two round trips.
+
+    Never fails because of what the keys hold: see :func:`read_sizes`.
+    """
+    sizes = await read_sizes(queue)
+    now = await _now_ms(queue)
+    latency = 0.0
+    if sizes.head is not None:
+        try:
+            async with translate():
+                raw = await _client(queue).hget(queue.keys.state, sizes.head)
+        except ResponseError:  # the state key holds another type
+            raw = None
+        state, _ = check_state(raw)
+        enqueued = _decode.number(state.get("enqueued_at"), 0.0, float(_decode.MAX_MS)) if state else None
+        if enqueued is not None:
+            latency = max(0.0, (now - enqueued) / 1000)
+    return QueueOverview(
+        queue.name,
+        sizes.paused,
+        sizes.queued,
+        sizes.scheduled,
+        sizes.active,
+        sizes.done,
+        sizes.dead,
+        latency,
+        sizes.counters,
+        quarantined=sizes.quarantined,
+        unreadable_keys=sizes.unreadable_keys,
+    )
 
 
 async def history(queue: Queue, minutes: int = HISTORY_MINUTES) -> list[HistoryPoint]:
@@ -231,20 +317,25 @@ async def history(queue: Queue, minutes: int = HISTORY_MINUTES) -> list[HistoryP
 
     Minutes with no activity are included with zero counts.
     """
-    async with translate():
-        raw = await _client(queue).hgetall(queue.keys.history)
+    try:
+        async with translate():
+            raw = await _client(queue).hgetall(queue.keys.history)
+    except ResponseError:  # the history key holds another type: no history to show
+        raw = {}
     return history_points(raw.values(), await _now_ms(queue), min(minutes, HISTORY_MINUTES))
 
 
-def history_points(fields: Iterable[bytes | str], now_ms: float, minutes: int) -> list[HistoryPoint]:
-    """Turn the history ring's field values into a dense per-minute series."""
+def history_points(fields: Iterable[object], now_ms: float, minutes: int) -> list[HistoryPoint]:
+    """Turn the history ring's field values into a dense per-minute series (unreadable values are skipped)."""
     current = int(now_ms // 60000)
     counts: dict[int, tuple[int, int]] = {}
     for value in fields:
-        parts = _text(value).split(":")
-        if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        parts = [_decode.integer(p, 0) for p in _decode.text(value)[:80].split(":")]
+        if len(parts) != 3:
             continue
-        minute, completed, failed = (int(p) for p in parts)
+        minute, completed, failed = parts
+        if minute is None or completed is None or failed is None:
+            continue
         if current - minutes < minute <= current:
             counts[minute] = (completed, failed)
     return [
@@ -253,40 +344,60 @@ def history_points(fields: Iterable[bytes | str], now_ms: float, minutes: int) -
     ]
 
 
-async def _id_batches(queue: Queue, where: str, newest_first: bool) -> AsyncIterator[list[str]]:
-    """Every id in one of the queue's collections, in listing order, a batch at a time."""
-    k = queue.keys
-    redis = _client(queue)
+_FOUND_IN: dict[str, JobStatus] = {
+    "queue": JobStatus.QUEUED,
+    "scheduled": JobStatus.SCHEDULED,
+    "active": JobStatus.ACTIVE,
+    "done": JobStatus.COMPLETE,
+    "dead": JobStatus.DEAD,
+}
+"""The status shown for an unreadable record, by the collection it was found in."""
+
+
+def id_text(raw: object) -> tuple[str, str | None]:
+    """A job id read from Redis as ``(text, problem)``; never raises.
+
+    ``problem`` is None for an id that is valid UTF-8; otherwise the text is
+    the escaped form (``\\xff``), which cannot address the job, and
+    ``problem`` says why.
+    """
+    text = _decode.strict_text(raw)
+    if text is not None:
+        return text, None
+    return _decode.text(raw), "job id is not valid UTF-8"
+
+
+async def _id_batches(queue: Queue, where: str, newest_first: bool) -> AsyncIterator[list[bytes]]:
+    """Every raw id in one of the queue's collections, in listing order, a batch at a time.
+
+    A collection whose key holds another Redis type yields nothing (the
+    queue's overview names such keys).
+    """
     start = 0
     while True:
-        async with translate():
-            if where == "queue":
-                # The head (next to run) is the right end: read from there.
-                raw = await redis.lrange(k.queue, -(start + BATCH), -(start + 1))
-                raw = list(reversed(raw))
-            else:
-                key = getattr(k, where)
-                raw = await redis.zrange(key, start, start + BATCH - 1, desc=newest_first)
+        raw = await _slice(queue, where, newest_first, start, BATCH)
         if not raw:
             return
-        yield [_text(i) for i in raw]
+        yield raw
         if len(raw) < BATCH:
             return
         start += BATCH
 
 
-async def matching_ids(
-    queue: Queue,
-    statuses: JobStatus | str | Iterable[JobStatus | str],
-    job_filter: JobFilter | None = None,
-) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """Yield ``(id, state record)`` of every job with one of ``statuses`` that the filter selects.
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """One record met by a scan: readable (``state``) or not (``why``)."""
 
-    Collections are read in batches; a job that moves while the scan runs may
-    be missed or seen twice, as with any live listing.
-    """
-    wanted = parse_statuses(statuses)
-    flt = job_filter or JobFilter()
+    raw_id: bytes
+    id: str
+    found_in: JobStatus
+    state: dict[str, Any] | None
+    why: str | None
+
+
+async def _scan(queue: Queue, wanted: tuple[JobStatus, ...], flt: JobFilter) -> AsyncIterator[_Seen]:
+    """Every record in the collections of ``wanted``: readable ones that have a wanted status and
+    match ``flt``, and every unreadable one (whose own status, if it names one, is wanted)."""
     seen_sets: list[tuple[str, bool]] = []
     for status in wanted:
         if _WHERE[status] not in seen_sets:
@@ -294,20 +405,85 @@ async def matching_ids(
     values = {s.value for s in wanted}
     now = await _now_ms(queue)
     for where, newest_first in seen_sets:
-        async for ids in _id_batches(queue, where, newest_first):
+        async for raw_ids in _id_batches(queue, where, newest_first):
             async with translate():
                 pipe = batch(_client(queue))
-                pipe.hmget(queue.keys.state, ids)
+                pipe.hmget(queue.keys.state, raw_ids)
                 if flt.error:
-                    pipe.hmget(queue.keys.errors, ids)
-                replies = await pipe.execute()
-            errors = replies[1] if flt.error else [None] * len(ids)
-            for job_id, raw_state, raw_error in zip(ids, replies[0], errors, strict=True):
-                state = _state(raw_state)
-                if state is None or str(state.get("status")) not in values:
+                    pipe.hmget(queue.keys.errors, raw_ids)
+                replies = await pipe.execute(raise_on_error=False)
+            states = _column(replies[0], len(raw_ids))
+            errors = _column(replies[1], len(raw_ids)) if flt.error else [None] * len(raw_ids)
+            found_in = _FOUND_IN[where]
+            for raw_id, raw_state, raw_error in zip(raw_ids, states, errors, strict=True):
+                text, problem = id_text(raw_id)
+                if isinstance(raw_state, Exception):
+                    yield _Seen(raw_id, text, found_in, None, "the queue's state key cannot be read")
                     continue
-                if flt.matches(state, _error_text(raw_error), now):
-                    yield job_id, state
+                if raw_state is None:
+                    continue  # gone since the ids were read (or a stray id: the scripts quarantine those)
+                state, why = check_state(raw_state)
+                own = state.get("status") if state else None
+                if why is not None or problem is not None:
+                    if not isinstance(own, str) or own not in _FOUND_STATUSES or own in values:
+                        yield _Seen(raw_id, text, found_in, state, f"{problem or why} ({len(raw_state)} bytes)")
+                    continue
+                assert state is not None
+                if str(own) in values and flt.matches(state, _error_text(raw_error), now):
+                    yield _Seen(raw_id, text, found_in, state, None)
+
+
+_FOUND_STATUSES = frozenset(s.value for s in JobStatus) - {JobStatus.NOT_FOUND.value}
+
+
+def _column(reply: object, size: int) -> list[Any]:
+    """One HMGET reply of a pipeline run with ``raise_on_error=False``, as a list of ``size`` values."""
+    if isinstance(reply, Exception) or not isinstance(reply, list):
+        return [reply if isinstance(reply, Exception) else None] * size
+    return reply
+
+
+async def matching_ids(
+    queue: Queue,
+    statuses: JobStatus | str | Iterable[JobStatus | str],
+    job_filter: JobFilter | None = None,
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(id, state record)`` of every readable job with one of ``statuses`` that the filter selects.
+
+    Collections are read in batches; a job that moves while the scan runs may
+    be missed or seen twice, as with any live listing. Records that cannot be
+    read are passed over: :func:`select_ids` counts them.
+    """
+    async for seen in _scan(queue, parse_statuses(statuses), job_filter or JobFilter()):
+        if seen.state is not None and seen.why is None:
+            yield seen.id, seen.state
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The jobs a bulk operation selected in one queue, and the records it had to pass over."""
+
+    ids: list[str]
+    """Ids of the readable jobs the statuses and filter select."""
+    unreadable: list[str]
+    """Ids (escaped if not UTF-8) of records that could not be read, so were not selected."""
+
+
+async def select_ids(
+    queue: Queue,
+    statuses: JobStatus | str | Iterable[JobStatus | str],
+    job_filter: JobFilter | None = None,
+) -> Selection:
+    """The ids :func:`matching_ids` yields, plus the unreadable records it passed over.
+
+    Bulk retry and delete act on :attr:`Selection.ids` and report how many
+    records they skipped.
+    """
+    ids: list[str] = []
+    unreadable: list[str] = []
+    async for seen in _scan(queue, parse_statuses(statuses), job_filter or JobFilter()):
+        (ids if seen.why is None else unreadable).append(seen.id)
+    return Selection(ids, unreadable)
 
 
 async def list_jobs(
@@ -322,6 +498,9 @@ async def list_jobs(
 
     Queued jobs are listed next-to-run first, scheduled and retrying ones by
     due time, active ones by lease deadline, finished ones newest first.
+    Records that cannot be read are listed marked (:attr:`JobInfo.unreadable`)
+    when there is no filter, and counted in :attr:`JobPage.unreadable_skipped`
+    when there is one.
     """
     if offset < 0 or limit < 1:
         raise ConfigurationError("offset must be >= 0 and limit >= 1")
@@ -331,22 +510,25 @@ async def list_jobs(
     # Without a filter, a listing that covers a whole collection can count it
     # directly and read only the page.
     whole = flt.empty and len(sets) == 1 and _covers(wanted)
-    page_ids: list[str] = []
-    total = 0
+    page: list[tuple[bytes, JobStatus]] = []
+    total = skipped = 0
     exact = True
     if whole:
         where, newest_first = next(iter(sets))
         total = await _size(queue, where)
-        page_ids = await _slice(queue, where, newest_first, offset, limit)
+        page = [(i, _FOUND_IN[where]) for i in await _slice(queue, where, newest_first, offset, limit)]
     else:
-        async for job_id, _ in matching_ids(queue, wanted, flt):
+        async for seen in _scan(queue, wanted, flt):
+            if seen.why is not None and not flt.empty:
+                skipped += 1
+                continue
             if offset <= total < offset + limit:
-                page_ids.append(job_id)
+                page.append((seen.raw_id, seen.found_in))
             total += 1
             if total >= SCAN_LIMIT:
                 exact = False
                 break
-    return JobPage(await _infos(queue, page_ids), total, offset, limit, exact)
+    return JobPage(await _infos(queue, page), total, offset, limit, exact, skipped)
 
 
 def _covers(wanted: tuple[JobStatus, ...]) -> bool:
@@ -357,38 +539,57 @@ def _covers(wanted: tuple[JobStatus, ...]) -> bool:
 
 
 async def _size(queue: Queue, where: str) -> int:
-    async with translate():
-        if where == "queue":
-            return int(await _client(queue).llen(queue.keys.queue))
-        return int(await _client(queue).zcard(getattr(queue.keys, where)))
+    """How many ids one collection holds (0 if its key holds another type)."""
+    try:
+        async with translate():
+            if where == "queue":
+                return int(await _client(queue).llen(queue.keys.queue))
+            return int(await _client(queue).zcard(getattr(queue.keys, where)))
+    except ResponseError:
+        return 0
 
 
-async def _slice(queue: Queue, where: str, newest_first: bool, offset: int, limit: int) -> list[str]:
-    async with translate():
-        if where == "queue":
-            raw = await _client(queue).lrange(queue.keys.queue, -(offset + limit), -(offset + 1))
-            raw = list(reversed(raw))
-        else:
-            raw = await _client(queue).zrange(getattr(queue.keys, where), offset, offset + limit - 1, desc=newest_first)
-    return [_text(i) for i in raw]
+async def _slice(queue: Queue, where: str, newest_first: bool, offset: int, limit: int) -> list[bytes]:
+    """Raw ids ``offset`` to ``offset + limit`` of one collection in listing order ([] for a wrong-typed key)."""
+    try:
+        async with translate():
+            if where == "queue":
+                # The head (next to run) is the right end: read from there.
+                raw = await _client(queue).lrange(queue.keys.queue, -(offset + limit), -(offset + 1))
+                raw = list(reversed(raw))
+            else:
+                key = getattr(queue.keys, where)
+                raw = await _client(queue).zrange(key, offset, offset + limit - 1, desc=newest_first)
+    except ResponseError:
+        return []
+    return [i if isinstance(i, bytes) else _decode.text(i).encode() for i in raw]
 
 
-async def _infos(queue: Queue, ids: list[str]) -> list[JobInfo]:
-    if not ids:
+async def _infos(queue: Queue, page: list[tuple[bytes, JobStatus]]) -> list[JobInfo]:
+    """The :class:`JobInfo` of each ``(raw id, status of its collection)``; unreadable ones marked."""
+    if not page:
         return []
     k = queue.keys
+    ids = [raw for raw, _ in page]
     async with translate():
         pipe = batch(_client(queue))
         pipe.hmget(k.state, ids)
         pipe.hmget(k.jobs, ids)
         pipe.hmget(k.results, ids)
         pipe.hmget(k.errors, ids)
-        states, payloads, results, errors = await pipe.execute()
-    return [
-        build_info(queue, job_id, raw, payload, result, error)
-        for job_id, raw, payload, result, error in zip(ids, states, payloads, results, errors, strict=True)
-        if raw is not None  # gone since the ids were read
-    ]
+        replies = await pipe.execute(raise_on_error=False)
+    states, payloads, results, errors = (_column(r, len(ids)) for r in replies)
+    out = []
+    for (raw_id, found_in), raw, payload, result, error in zip(page, states, payloads, results, errors, strict=True):
+        text, problem = id_text(raw_id)
+        if isinstance(raw, Exception):
+            out.append(unreadable_info(queue.name, text, found_in, "the queue's state key cannot be read"))
+            continue
+        if raw is None:
+            continue  # gone since the ids were read
+        payload, result, error = (None if isinstance(v, Exception) else v for v in (payload, result, error))
+        out.append(build_info(queue, text, raw, payload, result, error, found_in=found_in, id_problem=problem))
+    return out
 
 
 async def top_errors(queue: Queue, limit: int = 3, *, newest: int = 1000) -> list[tuple[str, str, int]]:
@@ -397,7 +598,7 @@ async def top_errors(queue: Queue, limit: int = 3, *, newest: int = 1000) -> lis
     Errors that differ only in their numbers (ids, sizes, ports) count as one;
     the error shown is the most recent one of its kind, cut to 80 characters.
     Only the newest jobs are read, so the cost stays bounded (the dashboard
-    calls this on every refresh).
+    calls this on every refresh). Unreadable records are passed over.
     """
     counts: Counter[tuple[str, str]] = Counter()
     sample: dict[tuple[str, str], str] = {}
@@ -411,13 +612,15 @@ async def top_errors(queue: Queue, limit: int = 3, *, newest: int = 1000) -> lis
             pipe = batch(_client(queue))
             pipe.hmget(queue.keys.state, ids)
             pipe.hmget(queue.keys.errors, ids)
-            states, errors = await pipe.execute()
+            replies = await pipe.execute(raise_on_error=False)
+        states, errors = (_column(r, len(ids)) for r in replies)
         for raw_state, raw_error in zip(states, errors, strict=True):
-            state = _state(raw_state)
-            if state is None:
+            state, why = check_state(None if isinstance(raw_state, Exception) else raw_state)
+            if state is None or why is not None:
                 continue
-            text = _error_text(raw_error) or str(state.get("reason") or state.get("status") or "unknown")
-            flat = " ".join(text.split())
+            error = None if isinstance(raw_error, Exception) else _error_text(raw_error)
+            text = error or str(state.get("reason") or state.get("status") or "unknown")
+            flat = " ".join(text[:2000].split())
             key = (str(state.get("name", "?")), _DIGITS.sub("#", flat))
             counts[key] += 1
             sample.setdefault(key, flat if len(flat) <= 80 else flat[:79] + "…")
@@ -435,6 +638,9 @@ class RetryOutcome:
     skipped: dict[str, str]
     """Unique jobs left in the dead set because another live job now holds
     their uniqueness lock: job id -> the holder's job id."""
+    unreadable: tuple[str, ...] = ()
+    """Ids whose state record cannot be read: left where they are (delete them,
+    or repair the record, then retry)."""
 
 
 async def retry_outcome(queue: Queue, ids: Collection[str], progress: Progress | None = None) -> RetryOutcome:
@@ -443,31 +649,51 @@ async def retry_outcome(queue: Queue, ids: Collection[str], progress: Progress |
     Revived dead-set jobs get their full attempts again, and a unique job
     takes its uniqueness lock again (same key and mode). A unique job whose
     lock another live job holds now stays in the dead set (reviving it would
-    make a duplicate) and is reported in :attr:`RetryOutcome.skipped`. Ids
-    in other states are skipped silently.
+    make a duplicate) and is reported in :attr:`RetryOutcome.skipped`; a job
+    whose record cannot be read is left alone and reported in
+    :attr:`RetryOutcome.unreadable`. Ids in other states are skipped silently.
     """
     k = queue.keys
     keys = [k.queue, k.scheduled, k.dead, k.state, k.marker, k.stats, k.unique]
     moved = 0
     skipped: dict[str, str] = {}
+    unreadable: list[str] = []
     done = 0
     for chunk in _chunks(list(ids)):
-        async with translate():
-            reply = await _scripts.run(_client(queue), "retry", keys, chunk)
-        moved += int(reply[0])
-        rest = [_text(v) for v in reply[1:]]
-        skipped.update(zip(rest[::2], rest[1::2], strict=True))
+        bad = await _unreadable(queue, chunk)
+        unreadable += bad
+        readable = [i for i in chunk if i not in bad]
+        if readable:
+            async with translate():
+                reply = await _scripts.run(_client(queue), "retry", keys, readable)
+            moved += _decode.integer(reply[0], 0) or 0
+            rest = [_decode.text(v) for v in reply[1:]]
+            skipped.update(zip(rest[::2], rest[1::2], strict=False))
         done += len(chunk)
         if progress is not None:
             progress(done, len(ids))
-    return RetryOutcome(moved, skipped)
+    return RetryOutcome(moved, skipped, tuple(unreadable))
+
+
+async def _unreadable(queue: Queue, ids: list[str]) -> set[str]:
+    """Those of ``ids`` whose state record exists but cannot be read."""
+    async with translate():
+        pipe = batch(_client(queue))
+        pipe.hmget(queue.keys.state, ids)
+        (reply,) = await pipe.execute(raise_on_error=False)
+    states = _column(reply, len(ids))
+    return {
+        i
+        for i, raw in zip(ids, states, strict=True)
+        if isinstance(raw, Exception) or (raw is not None and check_state(raw)[1] is not None)
+    }
 
 
 async def retry_jobs(queue: Queue, ids: Collection[str], progress: Progress | None = None) -> int:
     """Put jobs from the dead set or the scheduled set back on the queue now (see :func:`retry_outcome`).
 
-    Unique jobs refused because another job holds their lock are logged as a
-    warning (logger ``aioresque.admin``).
+    Unique jobs refused because another job holds their lock, and jobs whose
+    records cannot be read, are logged as a warning (logger ``aioresque.admin``).
 
     Returns:
         How many jobs were put back.
@@ -476,6 +702,10 @@ async def retry_jobs(queue: Queue, ids: Collection[str], progress: Progress | No
     for job_id, holder in outcome.skipped.items():
         _log.warning(
             "job %s of queue %s not retried: its uniqueness lock is held by job %s", job_id, queue.name, holder
+        )
+    if outcome.unreadable:
+        _log.warning(
+            "%d job(s) of queue %s not retried: their records cannot be read", len(outcome.unreadable), queue.name
         )
     return outcome.retried
 
@@ -497,13 +727,13 @@ async def delete_jobs(queue: Queue, ids: Collection[str], progress: Progress | N
     return deleted, running
 
 
-async def _delete_batch(queue: Queue, ids: list[str], mode: str) -> tuple[int, int]:
+async def _delete_batch(queue: Queue, ids: list[bytes] | list[str], mode: str) -> tuple[int, int]:
     k = queue.keys
     keys = [k.queue, k.scheduled, k.active, k.done, k.dead, k.jobs, k.state, k.results, k.errors, k.watched, k.stats]
-    keys += [k.unique, k.flows, k.marker, *(k.notify(i) for i in ids)]
+    keys += [k.unique, k.flows, k.marker, *(k.notify(_decode.text(i)) for i in ids)]
     async with translate():
         reply = await _scripts.run(_client(queue), "delete", keys, [mode, *ids])
-    return int(reply[0]), int(reply[1])
+    return _decode.integer(reply[0], 0) or 0, _decode.integer(reply[1], 0) or 0
 
 
 async def purge(queue: Queue, progress: Progress | None = None) -> int:
@@ -535,9 +765,13 @@ async def retry_matching(
     job_filter: JobFilter | None = None,
     progress: Progress | None = None,
 ) -> int:
-    """Retry every job with one of ``statuses`` that the filter selects (see :func:`retry_jobs`)."""
-    ids = [job_id async for job_id, _ in matching_ids(queue, statuses, job_filter)]
-    return await retry_jobs(queue, ids, progress)
+    """Retry every readable job with one of ``statuses`` that the filter selects (see :func:`retry_jobs`).
+
+    Records that cannot be read are skipped and logged (use :func:`select_ids` to count them).
+    """
+    selection = await select_ids(queue, statuses, job_filter)
+    _log_unreadable(queue, selection, "retried")
+    return await retry_jobs(queue, selection.ids, progress)
 
 
 async def delete_matching(
@@ -546,9 +780,20 @@ async def delete_matching(
     job_filter: JobFilter | None = None,
     progress: Progress | None = None,
 ) -> tuple[int, int]:
-    """Delete every job with one of ``statuses`` that the filter selects (see :func:`delete_jobs`)."""
-    ids = [job_id async for job_id, _ in matching_ids(queue, statuses, job_filter)]
-    return await delete_jobs(queue, ids, progress)
+    """Delete every readable job with one of ``statuses`` that the filter selects (see :func:`delete_jobs`).
+
+    Records that cannot be read are skipped and logged (delete them by id).
+    """
+    selection = await select_ids(queue, statuses, job_filter)
+    _log_unreadable(queue, selection, "deleted")
+    return await delete_jobs(queue, selection.ids, progress)
+
+
+def _log_unreadable(queue: Queue, selection: Selection, verb: str) -> None:
+    if selection.unreadable:
+        _log.warning(
+            "%d record(s) of queue %s not %s: they cannot be read", len(selection.unreadable), queue.name, verb
+        )
 
 
 # -- helpers -------------------------------------------------------------------
@@ -565,10 +810,6 @@ def _chunks(ids: list[str]) -> Iterable[list[str]]:
         yield ids[i : i + BATCH]
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 async def _now_ms(queue: Queue) -> float:
     """Redis's clock (ms), the one every recorded time is on."""
     async with translate():
@@ -579,23 +820,14 @@ async def _now_ms(queue: Queue) -> float:
     return float(seconds) * 1000 + int(micros) // 1000
 
 
-def _state(raw: bytes | str | None) -> dict[str, Any] | None:
+def _error_text(raw: object) -> str | None:
+    """The ``error`` text of an error record; the raw text if it is not JSON; never raises."""
     if raw is None:
         return None
     try:
-        value = loads_json(raw)
-    except ValueError:
-        return {"status": "dead", "reason": "corrupt state record"}
-    return value if isinstance(value, dict) else None
-
-
-def _error_text(raw: bytes | str | None) -> str | None:
-    if raw is None:
-        return None
-    try:
-        value = loads_json(raw)
-    except ValueError:
-        return _text(raw)
+        value = loads_json(raw)  # type: ignore[arg-type]  # anything else raises, and is caught
+    except Exception:  # noqa: BLE001 - not JSON (or nested too deep): search its text
+        return _decode.text(raw)[:10_000]
     if isinstance(value, dict):
-        return str(value.get("error") or "")
+        return _decode.text(value.get("error") or "")
     return None

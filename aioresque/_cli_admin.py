@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
+from redis.exceptions import ResponseError
 
 from . import _admin
 from ._cli import connection_options, default_url, fail, name_of
-from ._cli_format import ProgressLine, ago, jsonable, paint, short_duration, table, use_colour
+from ._cli_format import ProgressLine, ago, clean, jsonable, paint, short_duration, shorten, table, use_colour
 from ._errors import AioresqueError, JobNotFound
 from ._queue import Queue
 from ._registry import WorkerInfo, list_workers
@@ -30,6 +31,8 @@ from ._status import JobInfo, JobStatus
 EXIT_PROBLEMS = 1
 LATENCY_WARNING = 60.0
 """Seconds the oldest waiting job may wait before ``info`` calls the queue stuck."""
+SHOWN = 10_000
+"""Most characters of a job's arguments, result or error ``aioresque job`` prints (``--json`` prints all)."""
 
 
 def common(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
@@ -109,6 +112,8 @@ def run_command(args: argparse.Namespace, command: Callable[[Queue, argparse.Nam
                 return await command(queue, args)
         except AioresqueError as exc:
             fail(str(exc))
+        except ResponseError as exc:  # e.g. a script refusing a key of the wrong type
+            fail(f"Redis refused the command: {shorten(exc, 300)}")
 
     try:
         return anyio.run(main)
@@ -164,9 +169,10 @@ def _queue_rows(overviews: list[_admin.QueueOverview], colour: bool) -> list[lis
             latency = paint(latency, "red", colour)
         state = paint("paused", "yellow bold", colour) if o.paused else paint("running", "green", colour)
         dead = paint(str(o.dead), "red", colour) if o.dead else "0"
+        quarantined = paint(str(o.quarantined), "red", colour) if o.quarantined else "0"
         rows.append(
             [
-                o.name,
+                clean(o.name),
                 state,
                 str(o.queued),
                 latency,
@@ -175,12 +181,24 @@ def _queue_rows(overviews: list[_admin.QueueOverview], colour: bool) -> list[lis
                 dead,
                 str(o.counters.get("completed", 0)),
                 str(o.counters.get("failed", 0)),
+                quarantined,
             ]
         )
     return rows
 
 
-_QUEUE_HEADERS = ["QUEUE", "STATE", "QUEUED", "LATENCY", "SCHEDULED", "ACTIVE", "DEAD", "PROCESSED", "FAILED"]
+_QUEUE_HEADERS = [
+    "QUEUE",
+    "STATE",
+    "QUEUED",
+    "LATENCY",
+    "SCHEDULED",
+    "ACTIVE",
+    "DEAD",
+    "PROCESSED",
+    "FAILED",
+    "QUARANTINED",
+]
 
 
 async def _queues(queue: Queue, args: argparse.Namespace) -> int:
@@ -210,7 +228,7 @@ def find_problems(
 ) -> list[Problem]:
     """What is stuck and why: a pure reading of queue, worker and error summaries."""
     problems: list[Problem] = []
-    live = [w for w in workers if not w.stale]
+    live = [w for w in workers if not w.stale and w.unreadable is None]
     for w in workers:
         if w.stale:
             held = f", holding {len(w.in_flight)} job(s) that will be recovered" if w.in_flight else ""
@@ -227,6 +245,15 @@ def find_problems(
             )
         for name, error, count in top_errors.get(o.name, []):
             problems.append(Problem(o.name, f"{count} in the dead set: {name}: {error}"))
+        if o.quarantined:
+            problems.append(
+                Problem(o.name, f"{o.quarantined} item(s) quarantined: not jobs (aioresque quarantine {o.name})")
+            )
+        for key in o.unreadable_keys:
+            problems.append(Problem(o.name, f"its {key!r} key holds the wrong Redis type (written by something else)"))
+    for w in workers:
+        if w.unreadable is not None:
+            problems.append(Problem(None, f"worker registration {w.id} cannot be read: {w.unreadable}"))
     return problems
 
 
@@ -261,8 +288,8 @@ async def _info(queue: Queue, args: argparse.Namespace) -> int:
     if problems:
         print(paint("Needs attention", "bold red", colour))
         for p in problems:
-            where = f"[{p.queue}] " if p.queue else ""
-            print(f"  {paint('!', 'red', colour)} {where}{p.message}")
+            where = f"[{clean(p.queue)}] " if p.queue else ""
+            print(f"  {paint('!', 'red', colour)} {where}{shorten(p.message, 400)}")
     else:
         print(paint("Nothing stuck.", "green", colour))
     return EXIT_PROBLEMS if problems else 0
@@ -273,6 +300,10 @@ def worker_table(workers: list[WorkerInfo], colour: bool) -> tuple[list[str], li
     now = datetime.now(UTC)
     rows = []
     for w in workers:
+        if w.unreadable is not None:
+            unreadable = paint(shorten(f"UNREADABLE {w.id}: {w.unreadable}", 100), "red bold", colour)
+            rows.append(["?", "-", "-", unreadable, "-", "-", "-"])
+            continue
         if w.stale:
             state = paint("STALE", "red bold", colour)
         elif w.paused:
@@ -281,9 +312,9 @@ def worker_table(workers: list[WorkerInfo], colour: bool) -> tuple[list[str], li
             state = paint("busy", "green", colour) if w.in_flight else "idle"
         rows.append(
             [
-                w.host,
+                shorten(w.host, 60),
                 str(w.pid),
-                ",".join(w.queues),
+                shorten(",".join(w.queues), 60),
                 state,
                 f"{len(w.in_flight)}/{w.concurrency}",
                 ago(w.last_heartbeat, now),
@@ -306,13 +337,22 @@ def describe_job(info: JobInfo, colour: bool) -> str:
         JobStatus.RETRYING: "yellow",
         JobStatus.ACTIVE: "blue",
     }.get(info.status, "")
+    if info.unreadable is not None:
+        unreadable = [
+            ("id", clean(info.id)),
+            ("queue", clean(info.queue)),
+            ("status", paint(info.status.value, status_colour, colour)),
+            ("unreadable", paint(clean(info.unreadable), "red bold", colour)),
+        ]
+        width = max(len(k) for k, _ in unreadable)
+        return "\n".join(f"{paint(k.rjust(width), 'bold', colour)}  {v}" for k, v in unreadable)
     fields: list[tuple[str, str]] = [
-        ("id", info.id),
-        ("queue", info.queue),
-        ("name", info.name),
+        ("id", clean(info.id)),
+        ("queue", clean(info.queue)),
+        ("name", clean(info.name)),
         ("status", paint(info.status.value, status_colour, colour)),
-        ("args", json.dumps(jsonable(info.args), default=str)),
-        ("kwargs", json.dumps(jsonable(info.kwargs), default=str)),
+        ("args", shorten(json.dumps(jsonable(info.args), default=str), SHOWN)),
+        ("kwargs", shorten(json.dumps(jsonable(info.kwargs), default=str), SHOWN)),
         ("attempts", f"{info.attempts} (failures {info.failures}, lost {info.lost}, max {info.max_attempts or '-'})"),
         ("timeout", "-" if info.timeout is None else f"{info.timeout}s"),
     ]
@@ -325,17 +365,17 @@ def describe_job(info: JobInfo, colour: bool) -> str:
         if when is not None:
             fields.append((label, f"{when.isoformat(timespec='milliseconds')} ({ago(when)} ago)"))
     if info.worker:
-        fields.append(("worker", info.worker))
+        fields.append(("worker", clean(info.worker)))
     if info.status is JobStatus.COMPLETE:
-        fields.append(("result", json.dumps(jsonable(info.result), default=str)))
+        fields.append(("result", shorten(json.dumps(jsonable(info.result), default=str), SHOWN)))
     if info.error:
-        fields.append(("error", paint(info.error, "red", colour)))
+        fields.append(("error", paint(clean(info.error[:SHOWN], multiline=True), "red", colour)))
     if info.payload_error:
-        fields.append(("payload error", info.payload_error))
+        fields.append(("payload error", clean(info.payload_error)))
     width = max(len(k) for k, _ in fields)
     text = "\n".join(f"{paint(k.rjust(width), 'bold', colour)}  {v}" for k, v in fields)
     if info.traceback:
-        text += "\n" + paint("traceback", "bold", colour) + "\n" + info.traceback.rstrip()
+        text += "\n" + paint("traceback", "bold", colour) + "\n" + clean(info.traceback.rstrip(), multiline=True)
     return text
 
 
@@ -409,7 +449,7 @@ async def _enqueue(queue: Queue, args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"id": job.id, "queue": job.queue.name, "status": status.value})
     else:
-        print(f"{job.id} {status.value} on {job.queue.name}")
+        print(f"{clean(job.id)} {status.value} on {clean(job.queue.name)}")
     return 0
 
 
@@ -420,7 +460,7 @@ async def _cancel(queue: Queue, args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"id": args.job_id, "cancelled": cancelled, "status": status.value})
     else:
-        print(f"{args.job_id}: {'cancelled' if cancelled else 'already finished'} ({status.value})")
+        print(f"{clean(args.job_id)}: {'cancelled' if cancelled else 'already finished'} ({status.value})")
     return 0
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 
 from ._cli import connection_options, default_url, fail, name_of
-from ._cli_format import table, use_colour
+from ._cli_format import clean, paint, shorten, table, use_colour
 from ._errors import AioresqueError
 from ._queue import Queue
 from ._scheduler import ScheduleInfo
@@ -61,6 +61,7 @@ def schedule_json(info: ScheduleInfo) -> dict[str, Any]:
         "last_job_id": info.last_job_id,
         "fired": info.fired,
         "skipped": info.skipped,
+        "unreadable": info.unreadable,
     }
 
 
@@ -92,15 +93,22 @@ def _run_list(args: argparse.Namespace) -> int:
     header = ["NAME", "QUEUE", "SCHEDULE", "STATE", "LAST TICK", "NEXT TICK", "FIRED", "SKIPPED"]
     rows = [
         [
-            s.name,
-            s.queue,
-            s.description,
+            shorten(s.name, 60),
+            clean(s.queue),
+            shorten(s.description, 60),
             "paused" if s.paused else "active",
             _short(s.last_tick),
             _short(s.next_tick),
             str(s.fired),
             str(s.skipped),
         ]
+        if s.unreadable is None
+        else [
+            shorten(s.name, 60),
+            clean(s.queue),
+            paint(shorten(f"UNREADABLE: {s.unreadable}", 80), "red bold", colour),
+        ]
+        + ["-"] * 5
         for s in schedules
     ]
     print(table(header, rows, colour))
@@ -123,6 +131,6 @@ def _run_pause(args: argparse.Namespace) -> int:
     except AioresqueError as exc:
         fail(str(exc))
     if not found:
-        fail(f"no schedule named {args.name!r} in queue {args.queue!r} (see `aioresque cron list`)")
-    print(f"schedule {args.name!r} {'paused' if args.paused else 'resumed'}")
+        fail(f"no schedule named {clean(args.name)!r} in queue {clean(args.queue)!r} (see `aioresque cron list`)")
+    print(f"schedule {clean(args.name)!r} {'paused' if args.paused else 'resumed'}")
     return 0

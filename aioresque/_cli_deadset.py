@@ -17,7 +17,7 @@ from typing import Any
 from . import _admin
 from ._cli import fail, name_of
 from ._cli_admin import common, confirm, emit_json, run_command
-from ._cli_format import ProgressLine, ago, jsonable, paint, parse_duration, shorten, table, use_colour
+from ._cli_format import ProgressLine, ago, clean, jsonable, paint, parse_duration, shorten, table, use_colour
 from ._queue import Queue
 from ._status import JobStatus
 
@@ -92,23 +92,36 @@ async def _list(queue: Queue, args: argparse.Namespace) -> int:
         return 0
     colour = use_colour(sys.stdout)
     rows = []
-    total = 0
+    total = skipped = 0
     for page in pages.values():
         total += page.total
+        skipped += page.unreadable_skipped
         for j in page.jobs:
             status = paint(j.status.value, "yellow" if j.status is JobStatus.CANCELLED else "red", colour)
+            if j.unreadable is not None:
+                unreadable = paint(shorten(f"UNREADABLE: {j.unreadable}", 60), "red bold", colour)
+                rows.append([shorten(j.id, 40), clean(j.queue), "?", status, "-", "-", "-", unreadable])
+                continue
             rows.append(
                 [
-                    j.id,
-                    j.queue,
-                    j.name,
+                    shorten(j.id, 40),
+                    clean(j.queue),
+                    shorten(j.name, 40),
                     status,
                     str(j.attempts),
                     ago(j.finished_at or j.due_at or j.enqueued_at),
                     shorten(json.dumps(jsonable([*j.args]), default=str), 30),
-                    shorten(j.error or "", 60),
+                    shorten(j.error or j.payload_error or "", 60),
                 ]
             )
+    if skipped:
+        print(
+            paint(
+                f"{skipped} unreadable record(s) passed over by the filter (list without one to see them)",
+                "dim",
+                colour,
+            )
+        )
     if not rows:
         print("no matching jobs")
         return 0
@@ -119,8 +132,12 @@ async def _list(queue: Queue, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _selected(queue: Queue, args: argparse.Namespace) -> dict[str, list[str]]:
-    """Job ids to act on, by queue: the given ids, or the filters' selection."""
+async def _selected(queue: Queue, args: argparse.Namespace, unreadable: list[str]) -> dict[str, list[str]]:
+    """Job ids to act on, by queue: the given ids, or the filters' selection.
+
+    Records the filters had to pass over because they cannot be read are
+    appended to ``unreadable`` (as ``queue/id``).
+    """
     if args.job_ids:
         if args.queue:
             return {args.queue: list(args.job_ids)}
@@ -131,27 +148,35 @@ async def _selected(queue: Queue, args: argparse.Namespace) -> dict[str, list[st
                     by_queue.setdefault(q.name, []).append(job_id)
                     break
             else:
-                print(f"{job_id}: no such job in any known queue", file=sys.stderr)
+                print(f"{clean(job_id)}: no such job in any known queue", file=sys.stderr)
         return by_queue
     statuses = _statuses(args)
     selected = {}
     for q in await _queues(queue, args):
-        ids = [job_id async for job_id, _ in _admin.matching_ids(q, statuses, _filter(args))]
-        if ids:
-            selected[q.name] = ids
+        selection = await _admin.select_ids(q, statuses, _filter(args))
+        if selection.ids:
+            selected[q.name] = selection.ids
+        unreadable.extend(f"{q.name}/{i}" for i in selection.unreadable)
     return selected
 
 
 async def _act(queue: Queue, args: argparse.Namespace, verb: str) -> int:
-    selected = await _selected(queue, args)
+    unreadable: list[str] = []
+    selected = await _selected(queue, args, unreadable)
     count = sum(len(ids) for ids in selected.values())
+    if unreadable and not args.json:
+        print(f"{len(unreadable)} unreadable record(s) skipped: {_listed(unreadable)}", file=sys.stderr)
     if count == 0:
-        print("no matching jobs")
+        if args.json:
+            emit_json({"selected": 0, "changed": 0, "running_skipped": 0, "unreadable_skipped": unreadable})
+        else:
+            print("no matching jobs")
         return 0
     if not args.job_ids and not confirm(f"{verb.capitalize()} {count} job(s)?", args):
         print("nothing changed")
         return 1
     changed = skipped = 0
+    before = len(unreadable)
     refused: dict[str, str] = {}
     progress = ProgressLine(f"{verb}:")
     try:
@@ -160,6 +185,7 @@ async def _act(queue: Queue, args: argparse.Namespace, verb: str) -> int:
                 outcome = await _admin.retry_outcome(queue.sibling(name), ids, progress)
                 changed += outcome.retried
                 refused.update(outcome.skipped)
+                unreadable.extend(f"{name}/{i}" for i in outcome.unreadable)
             else:
                 d, r = await _admin.delete_jobs(queue.sibling(name), ids, progress)
                 changed += d
@@ -168,6 +194,7 @@ async def _act(queue: Queue, args: argparse.Namespace, verb: str) -> int:
         progress.close()
     if args.json:
         report: dict[str, object] = {"selected": count, "changed": changed, "running_skipped": skipped}
+        report["unreadable_skipped"] = unreadable
         if verb == "retry":
             report["unique_skipped"] = refused
         emit_json(report)
@@ -176,8 +203,15 @@ async def _act(queue: Queue, args: argparse.Namespace, verb: str) -> int:
     print(f"{changed} of {count} job(s) {done}", end="")
     print(f" ({skipped} running, skipped: cancel them first)" if skipped else "")
     for job_id, holder in refused.items():
-        print(f"{job_id}: not retried, job {holder} holds its uniqueness lock (a duplicate)")
+        print(f"{clean(job_id)}: not retried, job {clean(holder)} holds its uniqueness lock (a duplicate)")
+    if verb == "retry" and len(unreadable) > before:
+        print(f"{len(unreadable) - before} job(s) not retried: their records cannot be read (delete them by id)")
     return 0
+
+
+def _listed(ids: list[str], most: int = 5) -> str:
+    shown = ", ".join(shorten(i, 60) for i in ids[:most])
+    return shown + (f" and {len(ids) - most} more" if len(ids) > most else "")
 
 
 async def _retry(queue: Queue, args: argparse.Namespace) -> int:

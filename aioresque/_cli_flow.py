@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 
 from ._cli import connection_options, default_url, fail, name_of
-from ._cli_format import table, use_colour
+from ._cli_format import clean, paint, shorten, table, use_colour
 from ._errors import AioresqueError
 from ._limits import LimitGroup
 from ._queue import Queue
@@ -54,11 +54,15 @@ def _run_limits(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([asdict(g) for g in groups]))
     elif groups:
-        rows = [[g.group, str(g.running), str(g.recent_starts), str(g.parked)] for g in groups]
         colour = use_colour(sys.stdout)
-        print(table(["group", "running", "recent starts", "parked"], rows, colour))
+        rows = [
+            [shorten(g.group, 80), str(g.running), str(g.recent_starts), str(g.parked)]
+            + ([paint(shorten(f"UNREADABLE: {g.unreadable}", 80), "red bold", colour)] if g.unreadable else [""])
+            for g in groups
+        ]
+        print(table(["group", "running", "recent starts", "parked", ""], rows, colour))
     else:
-        print(f"queue {args.queue}: no limit group in use")
+        print(f"queue {clean(args.queue)}: no limit group in use")
     return 0
 
 
@@ -80,6 +84,7 @@ def _run_workflow(args: argparse.Namespace) -> int:
                 "stopped_by": info.stopped_by,
                 "jobs": [{"id": j.id, "status": s} for j, s in zip(jobs, statuses, strict=True)],
                 "callback": info.callback,
+                "unreadable": info.unreadable,
             }
 
     try:
@@ -89,11 +94,14 @@ def _run_workflow(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data))
         return 0
-    print(f"{data['kind']} {data['id']}: {data['status']}")
+    if data["unreadable"]:
+        print(f"workflow {clean(data['id'])}: its record cannot be read: {clean(data['unreadable'])}")
+        return 0
+    print(f"{clean(data['kind'])} {clean(data['id'])}: {data['status']}")
     if data["stopped_by"]:
-        print(f"stopped by job {data['stopped_by']}")
+        print(f"stopped by job {clean(data['stopped_by'])}")
     rows = [
-        [str(i + 1) if j["id"] != data["callback"] else "then", j["id"], j["status"]]
+        [str(i + 1) if j["id"] != data["callback"] else "then", shorten(j["id"], 80), j["status"]]
         for i, j in enumerate(data["jobs"])
     ]
     print(table(["step", "job", "status"], rows, use_colour(sys.stdout)))

@@ -2,6 +2,13 @@
 
 Colours are used only when the stream is a terminal and ``NO_COLOR`` is not
 set, so piped output stays plain text.
+
+Every piece of job data a command prints (ids, names, arguments, errors,
+tracebacks, queue and worker names) goes through :func:`clean` or
+:func:`shorten` first, which show terminal control characters as escapes
+(:func:`aioresque._decode.printable`): an error message cannot clear the
+screen, retitle the window or overwrite a line with ``\\r``. The only raw
+escape sequences printed are the colours :func:`paint` adds afterwards.
 """
 
 from __future__ import annotations
@@ -13,6 +20,9 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from ._decode import printable
+from ._decode import text as text_of
 
 _CODES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34", "cyan": "36"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -93,9 +103,14 @@ def short_duration(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
-def shorten(text: str, width: int) -> str:
-    """``text`` on one line, cut to ``width`` characters with an ellipsis."""
-    flat = " ".join(text.split())
+def clean(value: object, *, multiline: bool = False) -> str:
+    """Job data as text safe to print: control characters escaped, on one line unless ``multiline``."""
+    return printable(value, keep_newlines=multiline)
+
+
+def shorten(text: object, width: int) -> str:
+    """Job data on one line, cut to ``width`` characters with an ellipsis, control characters escaped."""
+    flat = " ".join(clean(text_of(text)[: width * 4 + 64]).split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 

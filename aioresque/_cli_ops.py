@@ -19,7 +19,7 @@ import anyio
 
 from ._cli import connection_options, default_url, fail, queue_list
 from ._cli_admin import worker_table
-from ._cli_format import table, use_colour
+from ._cli_format import clean, shorten, table, use_colour
 from ._connect import close_client, connect
 from ._errors import AioresqueError
 from ._recovery import RecoveryReport, recover_queues
@@ -66,6 +66,7 @@ def worker_json(info: WorkerInfo) -> dict[str, Any]:
         "in_flight": list(info.in_flight),
         "paused": info.paused,
         "stale": info.stale,
+        "unreadable": info.unreadable,
     }
 
 
@@ -83,11 +84,11 @@ def _run_workers(args: argparse.Namespace) -> int:
     except AioresqueError as exc:
         fail(str(exc))
     if args.check is not None:
-        fresh = [w for w in workers if w.host == args.check and not w.stale]
+        fresh = [w for w in workers if w.host == args.check and not w.stale and w.unreadable is None]
         if not fresh:
-            print(f"no live worker registered on {args.check}", file=sys.stderr)
+            print(f"no live worker registered on {clean(args.check)}", file=sys.stderr)
             return EXIT_UNHEALTHY
-        print(f"{len(fresh)} live worker(s) on {args.check}")
+        print(f"{len(fresh)} live worker(s) on {clean(args.check)}")
         return 0
     if args.json:
         for info in workers:
@@ -116,8 +117,8 @@ def _run_recover(args: argparse.Namespace) -> int:
     except AioresqueError as exc:
         fail(str(exc))
     for name, count in sorted(report.recovered.items()):
-        print(f"{name}: {count} job(s) recovered")
+        print(f"{clean(name)}: {count} job(s) recovered")
     for name, error in sorted(report.errors.items()):
-        print(f"{name}: recovery failed: {error}", file=sys.stderr)
+        print(f"{clean(name)}: recovery failed: {shorten(error, 300)}", file=sys.stderr)
     print(f"recovered {report.total} job(s)")
     return 1 if report.errors else 0

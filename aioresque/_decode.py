@@ -20,13 +20,17 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["MAX_INT", "MAX_MS", "integer", "number", "printable", "strict_text", "text"]
+__all__ = ["MAX_DEPTH", "MAX_INT", "MAX_MS", "integer", "number", "printable", "strict_text", "text", "too_deep"]
 
 MAX_MS = 253_402_300_799_999
 """The last millisecond of year 9999: no timestamp from Redis is trusted past it."""
 
 MAX_INT = 2**53
 """The largest integer read from Redis that is trusted (exact in Lua's doubles)."""
+
+MAX_DEPTH = 64
+"""The deepest nesting of lists and dicts a reader hands on (printing, ``--json``,
+``dataclasses.asdict`` and templates recurse, and Python's stack does not)."""
 
 
 def text(value: object) -> str:
@@ -96,14 +100,15 @@ def number(value: object, lo: float = -float(MAX_INT), hi: float = float(MAX_INT
     return result
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def printable(value: object, *, keep_newlines: bool = True) -> str:
     """Text safe for a terminal: control characters from job data become visible escapes.
 
     ESC (terminal escape sequences), carriage return, backspace, NUL, C1
-    controls and bidirectional overrides are shown as ``\\x1b``-style escapes;
+    controls, bidirectional overrides and lone surrogates (which a UTF-8
+    stream cannot even encode) are shown as ``\\x1b``-style escapes;
     tabs, and newlines unless ``keep_newlines`` is False, pass through.
     """
     result = _CONTROL.sub(
@@ -112,3 +117,23 @@ def printable(value: object, *, keep_newlines: bool = True) -> str:
     if not keep_newlines:
         result = result.replace("\n", "\\n")
     return result
+
+
+def too_deep(value: object, limit: int = MAX_DEPTH) -> bool:
+    """True when ``value`` nests lists, tuples or dicts more than ``limit`` levels deep; never raises.
+
+    Iterative, so it is safe on values nested deeper than Python's recursion limit.
+    """
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list | tuple):
+            children = list(item)
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False

@@ -32,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ._decode import integer
+
 FORMAT = 1
 """The state record format this release writes (``enqueue.lua``)."""
 
@@ -47,9 +49,9 @@ def record_format(state: Mapping[str, Any]) -> int | None:
         positive integer (a record this code cannot interpret).
     """
     v = state.get("v", 1)
-    if isinstance(v, bool) or not isinstance(v, int | float) or v != int(v) or v < 1:
+    if not isinstance(v, int | float):  # text such as "2" is not a version
         return None
-    return int(v)
+    return integer(v, 1)  # never raises: NaN, infinities and fractions are None
 
 
 def claimable(state: Mapping[str, Any], reads: int = READS) -> bool:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Generic
 
+from redis.exceptions import ResponseError
 from typing_extensions import TypeVar
 
-from . import _scripts
+from . import _decode, _scripts
 from ._connect import batch, blocking_limit
 from ._errors import (
     JobCancelled,
@@ -56,8 +57,11 @@ class Job(Generic[R]):
         return hash((self.id, self.queue.name, self.queue.prefix))
 
     async def _state(self) -> dict[str, Any] | None:
-        async with translate():
-            raw = await self.queue.redis.hget(self.queue.keys.state, self.id)
+        try:
+            async with translate():
+                raw = await self.queue.redis.hget(self.queue.keys.state, self.id)
+        except ResponseError:  # the state key holds another type: no record can be read
+            return None
         return None if raw is None else _parse_state(raw)
 
     async def status(self) -> JobStatus:
@@ -80,10 +84,31 @@ class Job(Generic[R]):
             pipe.hget(keys.jobs, self.id)
             pipe.hget(keys.results, self.id)
             pipe.hget(keys.errors, self.id)
-            raw_state, payload, result, error = await pipe.execute()
+            replies = await pipe.execute(raise_on_error=False)
+        if isinstance(replies[0], Exception):  # WRONGTYPE: the state key is not a hash
+            reason = f"the queue's state key cannot be read: {_short(replies[0])}"
+            return unreadable_info(self.queue.name, self.id, await self._found_in(), reason)
+        raw_state, payload, result, error = (None if isinstance(r, Exception) else r for r in replies)
         if raw_state is None:
             raise JobNotFound(f"no job {self.id!r} in queue {self.queue.name!r}")
-        return build_info(self.queue, self.id, raw_state, payload, result, error)
+        found_in = JobStatus.DEAD
+        state, why = check_state(raw_state)
+        if why is not None and _known_status(state, JobStatus.NOT_FOUND) is JobStatus.NOT_FOUND:
+            found_in = await self._found_in()
+        return build_info(self.queue, self.id, raw_state, payload, result, error, found_in=found_in)
+
+    async def _found_in(self) -> JobStatus:
+        """The status of the collection holding the id (for a record that cannot say); DEAD if none."""
+        keys = self.queue.keys
+        async with translate():
+            pipe = batch(self.queue.redis)
+            pipe.lpos(keys.queue, self.id)
+            for key in (keys.scheduled, keys.active, keys.done, keys.dead):
+                pipe.zscore(key, self.id)
+            replies = await pipe.execute(raise_on_error=False)
+        found = [r is not None and not isinstance(r, Exception) for r in replies]
+        statuses = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.ACTIVE, JobStatus.COMPLETE, JobStatus.DEAD)
+        return next((s for s, there in zip(statuses, found, strict=True) if there), JobStatus.DEAD)
 
     async def cancel(self) -> bool:
         """Cancel the job, from any process: see :meth:`Queue.cancel`.
@@ -162,44 +187,65 @@ class Job(Generic[R]):
 def build_info(
     queue: Queue,
     job_id: str,
-    raw_state: bytes | str,
-    payload: bytes | None,
-    result: bytes | None,
-    error: bytes | str | None,
+    raw_state: object,
+    payload: object,
+    result: object,
+    error: object,
+    *,
+    found_in: JobStatus = JobStatus.DEAD,
+    id_problem: str | None = None,
 ) -> JobInfo:
-    """Assemble a :class:`JobInfo` from a job's raw records (as read from Redis).
+    """Assemble a :class:`JobInfo` from a job's raw records (as read from Redis); never raises.
 
     Used by :meth:`Job.info` and by the admin listings, which read many jobs'
-    records in one pipeline.
+    records in one pipeline. A state record that cannot be read (not JSON, not
+    an object, nested too deep, a field of the wrong type or out of range) gives
+    a :class:`JobInfo` marked :attr:`~JobInfo.unreadable` with the reason and the
+    record's size; its status is the record's own if that much is readable,
+    else ``found_in`` (the collection the id was found in).
+
+    Args:
+        found_in: the status of the collection the id was read from.
+        id_problem: why the id itself is unusable (not valid UTF-8, say):
+            the job is then marked unreadable whatever its records hold.
     """
-    state = _parse_state(raw_state)
+    state, why = check_state(raw_state)
+    if why is not None or id_problem is not None or state is None:
+        status = _known_status(state, found_in)
+        return unreadable_info(queue.name, job_id, status, f"{id_problem or why} ({_size(raw_state)} bytes)")
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = {}
     payload_error = None
     if payload is not None:
         try:
-            args, kwargs = queue.decode_payload(payload)
-        except Exception as exc:  # noqa: BLE001 - a bad payload is reported, not raised
-            payload_error = f"{type(exc).__name__}: {exc}"
+            args, kwargs = queue.decode_payload(_as_bytes(payload))
+            if _decode.too_deep(args) or _decode.too_deep(kwargs):
+                args, kwargs = (), {}
+                payload_error = f"payload nested deeper than {_decode.MAX_DEPTH} levels ({_size(payload)} bytes)"
+        except Exception as exc:  # noqa: BLE001 - a bad payload (any serializer's error) is reported, not raised
+            payload_error = f"{type(exc).__name__}: {_short(exc)} ({_size(payload)} bytes)"
     value = None
     if result is not None:
         try:
-            value = queue.serializer.loads(result)
+            value = queue.serializer.loads(_as_bytes(result))
+            if _decode.too_deep(value):
+                value = None
+                payload_error = f"result: nested deeper than {_decode.MAX_DEPTH} levels ({_size(result)} bytes)"
         except Exception as exc:  # noqa: BLE001 - reported like a bad payload
-            payload_error = f"result: {type(exc).__name__}: {exc}"
+            payload_error = f"result: {type(exc).__name__}: {_short(exc)} ({_size(result)} bytes)"
     err = _parse_error(error)
     timeout_ms = state.get("timeout")
     return JobInfo(
         id=job_id,
         queue=queue.name,
-        name=str(state.get("name", "")),
+        name=state.get("name", ""),
         status=_status_of(state),
         args=args,
         kwargs=kwargs,
-        attempts=int(state.get("attempts", 0)),
-        failures=int(state.get("failures", 0)),
-        lost=int(state.get("lost", 0)),
-        max_attempts=None if state.get("max_attempts") is None else int(state["max_attempts"]),
+        attempts=state.get("attempts", 0),
+        failures=state.get("failures", 0),
+        lost=state.get("lost", 0),
+        max_attempts=state.get("max_attempts"),
         timeout=None if timeout_ms is None else float(timeout_ms) / 1000,
         enqueued_at=ms_to_datetime(state.get("enqueued_at")),
         started_at=ms_to_datetime(state.get("started_at")),
@@ -213,30 +259,140 @@ def build_info(
     )
 
 
-def _parse_state(raw: bytes | str) -> dict[str, Any]:
+def unreadable_info(queue: str, job_id: str, status: JobStatus, why: str) -> JobInfo:
+    """A :class:`JobInfo` for a job whose record cannot be read: only id, queue and status mean anything."""
+    return JobInfo(
+        id=job_id,
+        queue=queue,
+        name="",
+        status=status,
+        args=(),
+        kwargs={},
+        attempts=0,
+        failures=0,
+        lost=0,
+        max_attempts=None,
+        timeout=None,
+        enqueued_at=None,
+        started_at=None,
+        finished_at=None,
+        due_at=None,
+        worker=None,
+        result=None,
+        error=None,
+        traceback=None,
+        unreadable=why,
+    )
+
+
+# The common fields of a state record (see _format.py) and what each must hold.
+_COUNTS = ("attempts", "failures", "lost")
+_TIMES = ("enqueued_at", "started_at", "finished_at", "due_at", "revived_at")
+_TEXTS = ("name", "worker", "reason")
+_LISTED = frozenset(JobStatus) - {JobStatus.NOT_FOUND}
+
+
+def check_state(raw: object) -> tuple[dict[str, Any] | None, str | None]:
+    """Decode and check a job's state record; never raises.
+
+    Returns:
+        ``(record, None)`` when every common field holds what it should
+        (counts are bounded integers, times finite and before year 10000,
+        texts are strings, the status is known), else ``(record or None, why)``:
+        the record is still returned when it is a JSON object, so its status
+        can be shown.
+    """
+    if raw is None:
+        return None, "no state record"
+    if not isinstance(raw, bytes | str):
+        return None, f"state record is a {type(raw).__name__}"
     try:
         state = loads_json(raw)
-    except ValueError:
-        return {"status": "dead", "reason": "corrupt state record"}
-    return state if isinstance(state, dict) else {"status": "dead", "reason": "corrupt state record"}
+    except Exception as exc:  # noqa: BLE001 - RecursionError, MemoryError, ValueError: all unreadable
+        return None, f"state record is not JSON ({type(exc).__name__})"
+    if not isinstance(state, dict):
+        return None, "state record is not a JSON object"
+    if _decode.too_deep(state, 8):
+        return state, "state record is nested too deep"
+    status = state.get("status")
+    if not isinstance(status, str) or status not in _LISTED:
+        return state, f"unknown status {_decode.text(status)[:40]!r}"
+    for name in _COUNTS:
+        if name in state and _decode.integer(state[name], 0) is None:
+            return state, f"{name!r} is not a count: {_preview(state[name])}"
+        state[name] = _decode.integer(state.get(name, 0), 0)
+    if state.get("max_attempts") is not None and _decode.integer(state["max_attempts"], 1) is None:
+        return state, f"'max_attempts' is not a count: {_preview(state['max_attempts'])}"
+    if state.get("max_attempts") is not None:
+        state["max_attempts"] = _decode.integer(state["max_attempts"], 1)
+    if state.get("timeout") is not None and _decode.number(state["timeout"], 0.0) is None:
+        return state, f"'timeout' is not a number of ms: {_preview(state['timeout'])}"
+    for name in _TIMES:
+        value = state.get(name)
+        if value is not None and ms_to_datetime(value) is None:
+            return state, f"{name!r} is not a time: {_preview(value)}"
+    for name in _TEXTS:
+        value = state.get(name)
+        if value is not None and not isinstance(value, str):
+            return state, f"{name!r} is not text: {_preview(value)}"
+    return state, None
+
+
+def _preview(value: object) -> str:
+    try:
+        shown = repr(value)
+    except Exception:  # noqa: BLE001 - a value nested too deep for repr
+        shown = f"<{type(value).__name__}>"
+    return shown if len(shown) <= 40 else shown[:39] + "…"
+
+
+def _short(exc: BaseException) -> str:
+    text = _decode.text(exc)
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _size(raw: object) -> int:
+    if isinstance(raw, bytes | bytearray):
+        return len(raw)
+    if isinstance(raw, str):
+        return len(raw.encode("utf-8", "surrogatepass"))
+    return 0
+
+
+def _known_status(state: dict[str, Any] | None, default: JobStatus) -> JobStatus:
+    """The record's status when it names one, else ``default``."""
+    status = None if state is None else state.get("status")
+    return JobStatus(status) if isinstance(status, str) and status in _LISTED else default
+
+
+def _parse_state(raw: bytes | str) -> dict[str, Any]:
+    state, why = check_state(raw)
+    if state is None:
+        return {"status": "dead", "reason": f"corrupt state record: {why}"}
+    return state
 
 
 def _status_of(state: dict[str, Any]) -> JobStatus:
-    try:
-        return JobStatus(str(state.get("status")))
-    except ValueError:
-        return JobStatus.DEAD
+    status = state.get("status")
+    if isinstance(status, str) and status in _LISTED:
+        return JobStatus(status)
+    return JobStatus.DEAD
 
 
-def _parse_error(raw: bytes | str | None) -> dict[str, Any]:
+def _parse_error(raw: object) -> dict[str, str]:
+    """The error record's ``error`` and ``traceback`` texts (empty when unreadable); never raises."""
     if raw is None:
         return {}
     try:
-        value = loads_json(raw)
-    except ValueError:
+        value = loads_json(raw)  # type: ignore[arg-type]  # anything else raises, and is caught
+    except Exception:  # noqa: BLE001 - any unreadable error record reads as one
         return {"error": "unreadable error record"}
-    return value if isinstance(value, dict) else {}
+    if not isinstance(value, dict):
+        return {}
+    return {k: _decode.text(value[k]) for k in ("error", "traceback") if isinstance(value.get(k), str | bytes)}
 
 
-def _as_bytes(value: bytes | str) -> bytes:
-    return value.encode() if isinstance(value, str) else value
+def _as_bytes(value: object) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else b""

@@ -47,6 +47,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import _decode
+from ._connect import batch
 from ._errors import ConfigurationError, translate
 from ._serializer import loads_json
 
@@ -194,6 +196,8 @@ class LimitGroup:
     """Starts within the group's rate window (0 without a rate limit)."""
     parked: int
     """Jobs waiting for room in this group."""
+    unreadable: str | None = None
+    """Set when the group's record could not be read (why); its counts are then 0."""
 
 
 async def limit_groups(queue: Queue) -> list[LimitGroup]:
@@ -206,25 +210,34 @@ async def limit_groups(queue: Queue) -> list[LimitGroup]:
     async with translate():
         seconds, micros = await queue.redis.time()
         now = int(seconds) * 1000 + int(micros) // 1000
-        records: dict[Any, Any] = await queue.redis.hgetall(k.limits)  # type: ignore[misc,unused-ignore]  # redis-py's stub
-        parked_ids: list[Any] = await queue.redis.zrange(k.waiting, 0, -1)
+        pipe = batch(queue.redis)
+        pipe.hgetall(k.limits)
+        pipe.zrange(k.waiting, 0, -1)
+        replies = await pipe.execute(raise_on_error=False)
+    # A key of another Redis type reads as empty (the queue's overview names it).
+    records: dict[Any, Any] = replies[0] if isinstance(replies[0], dict) else {}
+    parked_ids: list[Any] = replies[1] if isinstance(replies[1], list) else []
     parked: dict[str, int] = {}
     for member in parked_ids:
-        text = member.decode() if isinstance(member, bytes) else member
-        name = text.split("\0", 1)[0]
+        name = _decode.text(member).split("\0", 1)[0]
         parked[name] = parked.get(name, 0) + 1
     out: dict[str, LimitGroup] = {}
     for raw_group, raw in records.items():
-        group = raw_group.decode() if isinstance(raw_group, bytes) else raw_group
-        rec = loads_json(raw)
+        group = _decode.text(raw_group)
+        try:
+            rec = loads_json(raw)
+        except Exception as exc:  # noqa: BLE001 - RecursionError, ValueError: shown as unreadable
+            out[group] = LimitGroup(group, 0, 0, parked.get(group, 0), f"not JSON ({type(exc).__name__})")
+            continue
         if not isinstance(rec, dict):
+            out[group] = LimitGroup(group, 0, 0, parked.get(group, 0), "not a JSON object")
             continue
         holders = rec.get("h")
         times = rec.get("s")
-        period = rec.get("p")
+        period = _decode.number(rec.get("p"), 0.0)
         recent = 0
-        if isinstance(times, list) and isinstance(period, int | float):
-            recent = len([t for t in times if isinstance(t, int | float) and t > now - period])
+        if isinstance(times, list) and period is not None:
+            recent = sum(1 for t in times if (ms := _decode.number(t)) is not None and ms > now - period)
         running = len(holders) if isinstance(holders, list) else 0
         out[group] = LimitGroup(group, running, recent, parked.get(group, 0))
     for group, count in parked.items():

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ._admin import QueueOverview
-from ._names import is_valid_name
 from ._queue import Queue
 from ._registry import WorkerInfo, list_workers
 
@@ -63,10 +62,17 @@ def render(overviews: Iterable[QueueOverview], workers: Iterable[WorkerInfo]) ->
     lines += ["# HELP aioresque_queue_paused 1 while the queue is paused.", "# TYPE aioresque_queue_paused gauge"]
     lines += [f'aioresque_queue_paused{{queue="{_label(o.name)}"}} {int(o.paused)}' for o in overviews]
     lines += [
-        "# HELP aioresque_workers Registered workers (stale: missed their heartbeats).",
+        "# HELP aioresque_queue_quarantined Entries kept aside because they cannot be jobs.",
+        "# TYPE aioresque_queue_quarantined gauge",
+    ]
+    lines += [f'aioresque_queue_quarantined{{queue="{_label(o.name)}"}} {o.quarantined}' for o in overviews]
+    readable = [w for w in workers if w.unreadable is None]
+    lines += [
+        "# HELP aioresque_workers Registered workers (stale: missed their heartbeats; unreadable: bad registration).",
         "# TYPE aioresque_workers gauge",
-        f'aioresque_workers{{state="live"}} {sum(1 for w in workers if not w.stale)}',
-        f'aioresque_workers{{state="stale"}} {sum(1 for w in workers if w.stale)}',
+        f'aioresque_workers{{state="live"}} {sum(1 for w in readable if not w.stale)}',
+        f'aioresque_workers{{state="stale"}} {sum(1 for w in readable if w.stale)}',
+        f'aioresque_workers{{state="unreadable"}} {len(workers) - len(readable)}',
         "# HELP aioresque_jobs_in_flight Jobs held by registered workers at their last heartbeat.",
         "# TYPE aioresque_jobs_in_flight gauge",
         f"aioresque_jobs_in_flight {sum(len(w.in_flight) for w in workers)}",
@@ -79,8 +85,6 @@ async def prometheus_metrics(queue: Queue) -> str:
 
     Serve it from your own endpoint, or use the dashboard's ``/metrics``.
     """
-    # A registry member that breaks the name rule (an older version's, or garbage) names no queue.
-    names = [name for name in await queue.known_queues() if is_valid_name(name)]
-    overviews = [await queue.sibling(name).overview() for name in names]
+    overviews = [await queue.sibling(name).overview() for name in await queue.known_queues()]
     workers = await list_workers(queue.redis, prefix=queue.prefix)
     return render(overviews, workers)

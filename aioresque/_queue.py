@@ -11,16 +11,18 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from . import _admin, _scheduler, _scripts, _workflow
+from redis.exceptions import ResponseError
+
+from . import _admin, _decode, _quarantine, _scheduler, _scripts, _workflow
 from ._cancel import cancel_job
-from ._connect import Client, batch, close_client, connect
-from ._decode import text as decoded_text
+from ._connect import Client, close_client, connect
 from ._errors import ConfigurationError, PayloadTooLarge, SerializationError, translate
 from ._job import Job
 from ._keys import DEFAULT_PREFIX, QueueKeys, queue_registry
 from ._limits import LimitGroup, check_key, limit_groups
 from ._middleware import EnqueueMiddleware, enqueue_chain
-from ._names import check_name
+from ._names import check_name, is_valid_name
+from ._quarantine import QuarantinedItem
 from ._recovery import recover_queue
 from ._scheduler import ScheduleInfo
 from ._serializer import JsonSerializer, Serializer
@@ -339,7 +341,7 @@ class Queue:
             positions.setdefault(job.queue.name, []).append(i)
         for queue_name, reply in zip(groups, replies, strict=True):
             for i, code in zip(positions[queue_name], reply, strict=True):
-                text = _text(code)
+                text = _decode.text(code)
                 if text.startswith("="):
                     jobs[i] = Job(jobs[i].queue, text[1:])
         return jobs
@@ -444,19 +446,13 @@ class Queue:
         return tuple(args), kwargs, {str(k): str(v) for k, v in meta.items()}
 
     async def statistics(self) -> QueueStatistics:
-        """Read the queue's sizes and counters in one round trip."""
-        k = self.keys
-        async with translate():
-            pipe = batch(self.redis)
-            pipe.llen(k.queue)
-            pipe.zcard(k.scheduled)
-            pipe.zcard(k.active)
-            pipe.zcard(k.done)
-            pipe.zcard(k.dead)
-            pipe.hgetall(k.stats)
-            queued, scheduled, active, done, dead, raw = await pipe.execute()
-        counters = {_text(key): int(value) for key, value in raw.items()}
-        return QueueStatistics(self.name, queued, scheduled, active, done, dead, counters)
+        """Read the queue's sizes and counters in one round trip.
+
+        A key holding the wrong Redis type counts as empty, and counters that
+        are not integers are left out: reading never fails on what Redis holds.
+        """
+        s = await _admin.read_sizes(self)
+        return QueueStatistics(self.name, s.queued, s.scheduled, s.active, s.done, s.dead, s.counters)
 
     async def cancel(self, job_id: str) -> bool:
         """Cancel a job of this queue, from any process.
@@ -493,10 +489,17 @@ class Queue:
             return await recover_queue(self.redis, self.keys, max_lost=max_lost)
 
     async def known_queues(self) -> list[str]:
-        """Every queue name that has been enqueued to under this prefix, sorted."""
-        async with translate():
-            names = await self.redis.smembers(queue_registry(self.prefix))
-        return sorted(decoded_text(n) for n in names)  # never raises; a bad name fails check_name later
+        """Every queue name that has been enqueued to under this prefix, sorted.
+
+        Members of the registry that are not valid queue names (written by
+        something else) are left out.
+        """
+        try:
+            async with translate():
+                names = await self.redis.smembers(queue_registry(self.prefix))
+        except ResponseError:  # the registry key holds another type
+            return []
+        return sorted(n for n in (_decode.strict_text(m) for m in names) if n is not None and is_valid_name(n))
 
     async def check_server(self) -> ServerInfo:
         """Check that the Redis server (every node of a Cluster) is recent enough.
@@ -604,6 +607,51 @@ class Queue:
         """Delete every job waiting in the queue; returns how many."""
         return await _admin.purge(self)
 
+    # -- the quarantine (see aioresque._quarantine) --------------------------------
+
+    async def quarantined(self, limit: int = _quarantine.LIST_LIMIT) -> list[QuarantinedItem]:
+        """What was found in this queue's keys that cannot be a job, kept aside with its raw bytes.
+
+        Workers and scripts quarantine a list entry, set member or id that is
+        not valid UTF-8 or not a valid job id, and a record that fails their
+        checks, instead of failing on it; the count is in :meth:`overview`.
+
+        Args:
+            limit: the most entries returned (newest first).
+
+        Returns:
+            The entries, newest first; empty if there are none.
+
+        Raises:
+            ConnectionLost: Redis cannot be reached.
+        """
+        return await _quarantine.quarantined(self, limit)
+
+    async def drop_quarantined(self, raws: Iterable[bytes]) -> int:
+        """Remove quarantine entries, given their :attr:`QuarantinedItem.raw` bytes.
+
+        Only the entries go: a job record still stored under such an id is left
+        for :meth:`delete_jobs`.
+
+        Returns:
+            How many entries were removed.
+
+        Raises:
+            ConnectionLost: Redis cannot be reached.
+        """
+        return await _quarantine.drop(self, raws)
+
+    async def clear_quarantine(self) -> int:
+        """Remove every quarantine entry of this queue.
+
+        Returns:
+            How many entries there were.
+
+        Raises:
+            ConnectionLost: Redis cannot be reached.
+        """
+        return await _quarantine.clear(self)
+
     async def limit_groups(self) -> list[LimitGroup]:
         """The live state of this queue's concurrency and rate limits, one entry per limit group.
 
@@ -623,10 +671,6 @@ class Queue:
             ConnectionLost: Redis cannot be reached.
         """
         return await Workflow.load(self, workflow_id)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 @functools.lru_cache(maxsize=1024)

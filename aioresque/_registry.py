@@ -19,13 +19,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from . import _scripts
+from redis.exceptions import ResponseError
+
+from . import _decode, _scripts
 from ._connect import Client, batch
 from ._errors import translate
 from ._keys import DEFAULT_PREFIX, worker_index, worker_record
+from ._serializer import loads_json
 from ._status import ms_to_datetime
 
 TTL_LEASES = 3
@@ -61,6 +64,12 @@ class WorkerInfo:
     """Its lease length in seconds."""
     paused: bool = False
     """True while it does not claim new jobs (SIGUSR2)."""
+    unreadable: str | None = None
+    """Set when the registration could not be read: why, with its raw size.
+
+    Only ``id`` (the id it is indexed under, escaped if not UTF-8) is then
+    meaningful; the times are the epoch and every other field is empty.
+    """
 
 
 def beat_interval(lease: float) -> float:
@@ -102,33 +111,72 @@ def record_for(
     }
 
 
+MAX_CONCURRENCY = 1_000_000
+"""Largest concurrency a registration is believed to state."""
+MAX_LEASE_MS = 366 * 24 * 3600 * 1000
+"""Longest lease a registration is believed to state (a year, in ms)."""
+_EPOCH = datetime.fromtimestamp(0, tz=UTC)
+
+
 def parse_record(raw: bytes | str, now_ms: float) -> WorkerInfo | None:
     """Build a :class:`WorkerInfo` from a stored registration; None if unreadable."""
+    info = read_record("", raw, now_ms)
+    return None if info.unreadable is not None else info
+
+
+def read_record(worker_id: str, raw: object, now_ms: float) -> WorkerInfo:
+    """Build a :class:`WorkerInfo` from a stored registration; never raises.
+
+    A registration that cannot be read (not JSON, nested too deep, a field of
+    the wrong type or out of range) gives a :class:`WorkerInfo` marked
+    :attr:`~WorkerInfo.unreadable`, with ``worker_id`` (the id it is indexed
+    under) and empty fields.
+    """
     try:
-        rec = json.loads(raw)
-        lease_ms = float(rec.get("lease", 30000))
-        last = float(rec["last_heartbeat"])
-        started = ms_to_datetime(rec.get("started_at", last))
-        beat = ms_to_datetime(last)
-        assert started is not None and beat is not None
-        # cjson writes an empty list as {}: anything not a list is "none".
-        queues = rec.get("queues")
-        in_flight = rec.get("in_flight")
-        return WorkerInfo(
-            id=str(rec["id"]),
-            host=str(rec.get("host", "")),
-            pid=int(rec.get("pid", 0)),
-            queues=tuple(str(q) for q in queues) if isinstance(queues, list) else (),
-            concurrency=int(rec.get("concurrency", 0)),
-            started_at=started,
-            last_heartbeat=beat,
-            in_flight=tuple(str(j) for j in in_flight) if isinstance(in_flight, list) else (),
-            stale=is_stale(last, now_ms, lease_ms),
-            lease=lease_ms / 1000,
-            paused=bool(rec.get("paused", False)),
-        )
-    except (ValueError, TypeError, KeyError, AttributeError, AssertionError, OverflowError):
-        return None
+        rec = loads_json(raw)  # type: ignore[arg-type]  # anything else raises, and is caught
+    except Exception as exc:  # noqa: BLE001 - RecursionError, ValueError, TypeError: all unreadable
+        return _unreadable(worker_id, raw, f"registration is not JSON ({type(exc).__name__})")
+    if not isinstance(rec, dict):
+        return _unreadable(worker_id, raw, "registration is not a JSON object")
+    lease_ms = _decode.number(rec.get("lease", 30000), 1.0, MAX_LEASE_MS)
+    last = _decode.number(rec.get("last_heartbeat"), 0.0, float(_decode.MAX_MS))
+    beat = ms_to_datetime(last)
+    started = ms_to_datetime(rec.get("started_at", last))
+    pid = _decode.integer(rec.get("pid", 0), 0)
+    concurrency = _decode.integer(rec.get("concurrency", 0), 0, MAX_CONCURRENCY)
+    # cjson writes an empty list as {}: anything not a list is "none".
+    queues = rec.get("queues")
+    in_flight = rec.get("in_flight")
+    texts = [rec.get("id"), rec.get("host", "")]
+    texts += queues if isinstance(queues, list) else []
+    texts += in_flight if isinstance(in_flight, list) else []
+    for name, value in (("lease", lease_ms), ("last_heartbeat", beat), ("started_at", started)):
+        if value is None:
+            return _unreadable(worker_id, raw, f"{name!r} is not a time or duration")
+    for name, value in (("pid", pid), ("concurrency", concurrency)):
+        if value is None:
+            return _unreadable(worker_id, raw, f"{name!r} is not a count")
+    if not all(isinstance(t, str) for t in texts):
+        return _unreadable(worker_id, raw, "id, host, queues or in_flight hold something other than text")
+    assert lease_ms is not None and last is not None and beat is not None and started is not None
+    return WorkerInfo(
+        id=str(rec["id"]),
+        host=str(rec.get("host", "")),
+        pid=pid or 0,
+        queues=tuple(queues) if isinstance(queues, list) else (),
+        concurrency=concurrency or 0,
+        started_at=started,
+        last_heartbeat=beat,
+        in_flight=tuple(in_flight) if isinstance(in_flight, list) else (),
+        stale=is_stale(last, now_ms, lease_ms),
+        lease=lease_ms / 1000,
+        paused=rec.get("paused") is True,
+    )
+
+
+def _unreadable(worker_id: str, raw: object, why: str) -> WorkerInfo:
+    size = len(raw) if isinstance(raw, bytes | str) else 0
+    return WorkerInfo(worker_id, "", 0, (), 0, _EPOCH, _EPOCH, (), False, unreadable=f"{why} ({size} bytes)")
 
 
 async def register(
@@ -174,18 +222,16 @@ async def list_workers(redis: Client, *, prefix: str = DEFAULT_PREFIX) -> list[W
         ConnectionLost: Redis cannot be reached.
     """
     async with translate():
-        members: list[Any] = await redis.zrange(worker_index(prefix), 0, -1)
-        ids = [_text(i) for i in members]
+        try:
+            members: list[Any] = await redis.zrange(worker_index(prefix), 0, -1)
+        except ResponseError:  # the index holds another type: no worker can be found
+            return []
+        ids = [_decode.text(i) for i in members]
         now_ms = await _redis_now(redis)
-        # One slot ({workers}), so one MGET works on a cluster too.
+        # One slot ({workers}), so one MGET works on a cluster too. A key of
+        # another type reads as nil in MGET.
         records: list[Any] = await redis.mget([worker_record(prefix, i) for i in ids]) if ids else []
-    workers = []
-    for raw in records:
-        if raw is None:
-            continue
-        info = parse_record(raw, now_ms)
-        if info is not None:
-            workers.append(info)
+    workers = [read_record(i, raw, now_ms) for i, raw in zip(ids, records, strict=True) if raw is not None]
     return sorted(workers, key=lambda w: w.id)
 
 
@@ -203,13 +249,16 @@ async def prune_workers(redis: Client, *, prefix: str = DEFAULT_PREFIX) -> int:
     index = worker_index(prefix)
     async with translate():
         now_ms = await _redis_now(redis)
-        removed = int(await redis.zremrangebyscore(index, "-inf", now_ms))
-        ids: list[Any] = await redis.zrange(index, 0, -1)
+        try:
+            removed = int(await redis.zremrangebyscore(index, "-inf", now_ms))
+            ids: list[Any] = await redis.zrange(index, 0, -1)
+        except ResponseError:  # the index holds another type: nothing to prune
+            return 0
         if not ids:
             return removed
         pipe = batch(redis)
         for worker_id in ids:
-            pipe.exists(worker_record(prefix, _text(worker_id)))
+            pipe.exists(worker_record(prefix, _decode.text(worker_id)))
         present = await pipe.execute()
         gone = [i for i, there in zip(ids, present, strict=True) if not there]
         if gone:
@@ -224,7 +273,3 @@ async def _redis_now(redis: Client) -> int:
         reply = next(iter(reply.values()))
     seconds, micros = reply
     return int(seconds) * 1000 + int(micros) // 1000
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from redis.exceptions import ResponseError
 
-from . import _scripts
+from . import _decode, _scripts
 from ._errors import translate
 from ._keys import queue_registry
 from ._schedule import Schedule, from_ms, to_ms
+from ._serializer import loads_json
 
 if TYPE_CHECKING:
     from ._handler import JobFunction
@@ -60,6 +61,7 @@ class ScheduleInfo:
         last_job_id: the id of the last job enqueued, or None.
         fired: how many ticks enqueued a job.
         skipped: how many ticks passed while paused.
+        unreadable: why the record could not be read, or None.
     """
 
     name: str
@@ -71,6 +73,9 @@ class ScheduleInfo:
     last_job_id: str | None
     fired: int
     skipped: int
+    unreadable: str | None = None
+    """Set when the schedule's record could not be read: why, with its raw size
+    (only ``name`` and ``queue`` are then meaningful)."""
 
 
 def home_queue(fn: JobFunction[Any, Any]) -> str:
@@ -125,26 +130,51 @@ async def set_paused(queue: Queue, name: str, paused: bool) -> bool:
 
 
 async def list_schedules(queue: Queue) -> list[ScheduleInfo]:
-    """The schedules whose jobs go to ``queue``, sorted by name."""
-    async with translate():
-        raw = await queue.redis.hgetall(queue.keys.cron)
-    out = []
-    for name, value in raw.items():
-        rec = _decode(value)
-        out.append(
-            ScheduleInfo(
-                _text(name),
-                queue.name,
-                str(rec.get("spec", "")),
-                bool(rec.get("paused", False)),
-                _instant(rec.get("last")),
-                _instant(rec.get("next")),
-                str(rec["last_job"]) if rec.get("last_job") else None,
-                int(rec.get("fired", 0)),
-                int(rec.get("skipped", 0)),
-            )
-        )
-    return sorted(out, key=lambda s: s.name)
+    """The schedules whose jobs go to ``queue``, sorted by name; never fails on what Redis holds.
+
+    A record that cannot be read is listed marked :attr:`ScheduleInfo.unreadable`;
+    a ``cron`` key of another Redis type reads as no schedules.
+    """
+    try:
+        async with translate():
+            raw = await queue.redis.hgetall(queue.keys.cron)
+    except ResponseError:
+        return []
+    return sorted((read_schedule(queue.name, name, value) for name, value in raw.items()), key=lambda s: s.name)
+
+
+def read_schedule(queue: str, name: object, value: object) -> ScheduleInfo:
+    """Build a :class:`ScheduleInfo` from one field and value of a queue's ``cron`` hash; never raises."""
+    text = _decode.text(name)
+    try:
+        rec = loads_json(value)  # type: ignore[arg-type]  # anything else raises, and is caught
+    except Exception as exc:  # noqa: BLE001 - RecursionError, ValueError: shown as unreadable
+        return _unreadable_schedule(queue, text, value, f"record is not JSON ({type(exc).__name__})")
+    if not isinstance(rec, dict):
+        return _unreadable_schedule(queue, text, value, "record is not a JSON object")
+    fired = _decode.integer(rec.get("fired", 0), 0)
+    skipped = _decode.integer(rec.get("skipped", 0), 0)
+    spec, last_job = rec.get("spec", ""), rec.get("last_job")
+    if fired is None or skipped is None:
+        return _unreadable_schedule(queue, text, value, "'fired' or 'skipped' is not a count")
+    if not isinstance(spec, str) or not (last_job is None or isinstance(last_job, str | int)):
+        return _unreadable_schedule(queue, text, value, "'spec' or 'last_job' is not text")
+    return ScheduleInfo(
+        text,
+        queue,
+        spec,
+        rec.get("paused") is True,
+        _instant(rec.get("last")),
+        _instant(rec.get("next")),
+        str(last_job) if last_job else None,
+        fired,
+        skipped,
+    )
+
+
+def _unreadable_schedule(queue: str, name: str, value: object, why: str) -> ScheduleInfo:
+    size = len(value) if isinstance(value, bytes | str) else 0
+    return ScheduleInfo(name, queue, "", False, None, None, None, 0, 0, unreadable=f"{why} ({size} bytes)")
 
 
 async def run_schedules(worker: Worker) -> None:
@@ -203,18 +233,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _decode(value: bytes | str) -> dict[str, Any]:
-    from ._serializer import loads_json
-
-    try:
-        rec = loads_json(value)
-    except ValueError:
-        return {}
-    return rec if isinstance(rec, dict) else {}
-
-
 def _instant(value: Any) -> datetime | None:
-    return from_ms(int(value)) if isinstance(value, int | float) else None
+    ms = _decode.integer(value, 0, _decode.MAX_MS) if isinstance(value, int | float) else None
+    return None if ms is None else from_ms(ms)
 
 
 def _text(value: bytes | str | int) -> str:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ._decode import MAX_MS, number
+
 
 class JobStatus(enum.StrEnum):
     """Where a job is in its life.
@@ -47,10 +49,16 @@ _FINISHED = frozenset({JobStatus.COMPLETE, JobStatus.FAILED, JobStatus.DEAD, Job
 
 
 def ms_to_datetime(value: Any) -> datetime | None:
-    """Convert a Redis-clock millisecond timestamp to an aware UTC datetime."""
-    if value is None:
+    """Convert a Redis-clock millisecond timestamp to an aware UTC datetime; never raises.
+
+    Returns:
+        The time, or None for None and for anything that is not a finite
+        number between 1970 and the end of year 9999 (:data:`aioresque._decode.MAX_MS`).
+    """
+    ms = number(value, 0.0, float(MAX_MS))
+    if ms is None:
         return None
-    return datetime.fromtimestamp(float(value) / 1000, tz=UTC)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 @dataclass(frozen=True, slots=True)

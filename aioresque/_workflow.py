@@ -44,7 +44,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import _scripts
+from redis.exceptions import ResponseError
+
+from . import _decode, _scripts
 from ._errors import ConfigurationError, JobNotFound, ResultTimeout, translate
 from ._job import Job
 from ._keys import queue_registry
@@ -55,6 +57,9 @@ from ._serializer import loads_json
 if TYPE_CHECKING:
     from ._execution import ClaimedJob
     from ._queue import Call, Queue
+
+MAX_STEPS = 10_000_000
+"""The most inputs a workflow step is believed to receive (a group's callback gets one per member)."""
 
 
 class WorkflowStatus(enum.StrEnum):
@@ -85,6 +90,12 @@ class WorkflowInfo:
     created_at: float | None
     finished_at: float | None
     """Unix times (from Redis's clock), or None."""
+    unreadable: str | None = None
+    """Set when the workflow's record could not be read: why, with its raw size.
+
+    Only ``id`` is then meaningful; ``status`` is ``running`` (nothing is
+    known to have finished) and every other field is empty.
+    """
 
 
 class Workflow:
@@ -185,18 +196,44 @@ def _left(deadline: float | None, timeout: float | None) -> float | None:
 
 async def _info(queue: Queue, workflow_id: str) -> WorkflowInfo:
     async with translate():
-        raw = await queue.redis.hget(queue.keys.flows, workflow_id)
+        try:
+            raw = await queue.redis.hget(queue.keys.flows, workflow_id)
+        except ResponseError:  # the flows key holds another type
+            raw = None
     if raw is None or workflow_id.endswith(_DATA_SUFFIXES):
         raise JobNotFound(f"no workflow {workflow_id!r} in queue {queue.name!r}")
-    rec = loads_json(raw)
+    return read_info(workflow_id, raw)
+
+
+def read_info(workflow_id: str, raw: bytes | str) -> WorkflowInfo:
+    """Build a :class:`WorkflowInfo` from a stored workflow record; never raises.
+
+    A record that cannot be read (not JSON, nested too deep, a field of the
+    wrong type, a time out of range) gives one marked :attr:`~WorkflowInfo.unreadable`.
+    """
+    try:
+        rec = loads_json(raw)
+    except Exception as exc:  # noqa: BLE001 - RecursionError, ValueError: all unreadable
+        return _unreadable(workflow_id, raw, f"record is not JSON ({type(exc).__name__})")
     if not isinstance(rec, dict):
-        raise JobNotFound(f"workflow {workflow_id!r} has an unreadable record")
+        return _unreadable(workflow_id, raw, "record is not a JSON object")
     steps = rec.get("steps")
+    steps = steps if isinstance(steps, list) else []  # cjson writes an empty list as {}
+    status = rec.get("status", "running")
+    texts = [rec.get("kind", ""), *steps]
+    optional = [rec.get("cb"), rec.get("stopped_by")]
+    times = [rec.get("created_at"), rec.get("finished_at")]
+    if not isinstance(status, str) or status not in _STATUSES:
+        return _unreadable(workflow_id, raw, f"unknown status {_decode.text(status)[:40]!r}")
+    if not all(isinstance(t, str) for t in texts) or not all(t is None or isinstance(t, str) for t in optional):
+        return _unreadable(workflow_id, raw, "kind, steps, cb or stopped_by hold something other than text")
+    if not all(t is None or _decode.number(t, 0.0, float(_decode.MAX_MS)) is not None for t in times):
+        return _unreadable(workflow_id, raw, "created_at or finished_at is not a time")
     return WorkflowInfo(
         workflow_id,
-        str(rec.get("kind", "")),
-        WorkflowStatus(rec.get("status", "running")),
-        tuple(str(s) for s in steps) if isinstance(steps, list) else (),
+        rec.get("kind", ""),
+        WorkflowStatus(status),
+        tuple(steps),
         rec.get("cb"),
         rec.get("stopped_by"),
         _seconds(rec.get("created_at")),
@@ -204,11 +241,20 @@ async def _info(queue: Queue, workflow_id: str) -> WorkflowInfo:
     )
 
 
+_STATUSES = frozenset(s.value for s in WorkflowStatus)
 _DATA_SUFFIXES = ("|d", "|p")
 
 
+def _unreadable(workflow_id: str, raw: bytes | str, why: str) -> WorkflowInfo:
+    size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
+    return WorkflowInfo(
+        workflow_id, "", WorkflowStatus.RUNNING, (), None, None, None, None, unreadable=f"{why} ({size} bytes)"
+    )
+
+
 def _seconds(ms: Any) -> float | None:
-    return float(ms) / 1000 if isinstance(ms, int | float) else None
+    value = _decode.number(ms, 0.0, float(_decode.MAX_MS))
+    return None if value is None else value / 1000
 
 
 async def enqueue_chain(queue: Queue, calls: Sequence[Call], *, workflow_id: str | None = None) -> Workflow:
@@ -264,11 +310,11 @@ async def _enqueue(queue: Queue, kind: str, calls: list[Call], then: Call | None
             [k.queue, k.jobs, k.state, k.marker, k.stats, k.flows, k.dead],
             [workflow_id, kind, len(calls), "1" if then is not None else "0", *values],
         )
-    code = _text(reply[0])
+    code = _decode.text(reply[0])
     if code == "exists":
         raise ConfigurationError(f"workflow id {workflow_id!r} is taken in queue {queue.name!r}")
     if code == "conflict":
-        raise ConfigurationError(f"job id {_text(reply[1])!r} is taken in queue {queue.name!r}")
+        raise ConfigurationError(f"job id {_decode.text(reply[1])!r} is taken in queue {queue.name!r}")
     return Workflow(queue, workflow_id, kind, ids[: len(calls)], ids[-1] if then is not None else None)
 
 
@@ -281,7 +327,9 @@ async def step_inputs(job: ClaimedJob, args: tuple[Any, ...]) -> tuple[Any, ...]
     Raises:
         ValueError: an input is missing (the workflow's data was deleted).
     """
-    count = int(job.state.get("win") or 0)
+    count = _decode.integer(job.state.get("win") or 0, 0, MAX_STEPS)
+    if count is None:
+        raise ValueError(f"job {job.id}: its workflow input count is not a count up to {MAX_STEPS}")
     if count == 0:
         return args
     queue = job.queue
@@ -296,7 +344,3 @@ async def step_inputs(job: ClaimedJob, args: tuple[Any, ...]) -> tuple[Any, ...]
     if job.state.get("wcb"):
         return (values, *args)
     return (values[0], *args)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

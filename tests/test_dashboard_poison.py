@@ -16,10 +16,6 @@ from aioresque import Queue, Worker
 from aioresque._keys import queue_registry, worker_index, worker_record
 from tests import jobs_for_tests
 
-# Until the readers (Queue.list_jobs, Job.info, overview, schedules, list_workers) decode
-# at the one boundary and mark unreadable records, these pages still fail on poison.
-pytestmark = pytest.mark.xfail(reason="needs the poison-proof readers (issue 13 item 2)", strict=False)
-
 DEEP = "[" * 1000 + "]" * 1000
 """A payload nested 1,000 deep: valid JSON that recursive decoders and encoders choke on."""
 
@@ -156,7 +152,36 @@ async def test_the_job_page_marks_an_unreadable_record(client: httpx.AsyncClient
         assert "unreadable" in page, job_id
 
 
-async def test_the_queue_pages_name_the_queues_that_break_the_rule(client: httpx.AsyncClient) -> None:
+async def test_the_queue_pages_leave_out_names_that_break_the_rule(client: httpx.AsyncClient) -> None:
     page = (await client.get("/queues")).text
     assert 'data-queue="default"' in page and 'data-queue="other"' in page
-    assert "bad/name" in page and "\\xff\\xfe" in page  # listed as unaddressable, escaped
+    assert "bad/name" not in page and "{x}" not in page
+
+
+async def test_workers_and_schedules_that_cannot_be_read_are_marked(client: httpx.AsyncClient) -> None:
+    workers = (await client.get("/workers")).text
+    assert 'data-worker="ghost"' in workers and "unreadable" in workers
+    overview = (await client.get("/")).text
+    assert "<code>ghost</code>" in overview and "unreadable" in overview
+    cron = (await client.get("/cron")).text
+    broken = cron[cron.index('data-schedule="default/broken"') :].split("</tr>")[0]
+    assert "unreadable" in broken and "data-action" not in broken
+    garbled = cron[cron.index('data-schedule="default/\\xff"') :].split("</tr>")[0]
+    assert "data-action" not in garbled  # a name no form could address
+
+
+async def test_the_quarantine_is_counted_and_listed(client: httpx.AsyncClient, queue: Queue, redis: Redis) -> None:
+    await redis.hset(
+        queue.keys.quarantine,
+        mapping={b"\xff\xfe": "1764300000000|queue|not valid UTF-8", "a/b": "1764300000001|queue|not a valid job id"},
+    )
+    overview = (await client.get("/")).text
+    assert 'id="total-quarantined">2<' in overview
+    queues = (await client.get("/queues")).text
+    row = queues[queues.index('data-queue="default"') :].split("</tr>")[0]
+    assert 'href="/quarantine?queue=default">2<' in row
+    page = await client.get("/quarantine", params={"queue": "default"})
+    assert page.status_code == 200 and 'id="quarantine-total">2 entries<' in page.text
+    assert "<code" in page.text and "\\xff\\xfe" in page.text and "not a valid job id" in page.text
+    assert (await client.get("/quarantine")).status_code == 200
+    assert (await client.get("/quarantine", params={"queue": "a/b"})).status_code == 400

@@ -83,7 +83,7 @@ async def test_every_response_carries_the_security_headers(client: httpx.AsyncCl
 
 async def test_templates_need_no_inline_script_or_style(client: httpx.AsyncClient) -> None:
     # The CSP allows only the package's own files: anything inline would be blocked.
-    for path in ("/", "/queues", "/workers", "/cron", "/jobs/queued", "/job/default/one"):
+    for path in ("/", "/queues", "/workers", "/cron", "/quarantine", "/jobs/queued", "/job/default/one"):
         html = (await client.get(path)).text
         assert "<style" not in html and " style=" not in html, path
         assert all('src="' in tag for tag in re.findall(r"<script[^>]*>", html)), path

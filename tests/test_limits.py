@@ -217,6 +217,12 @@ async def test_limit_groups_and_the_limits_command(redis_url: str, prefix: str, 
     ]
     result = run([sys.executable, "-m", "aioresque", "limits", "--redis-url", redis_url, "--prefix", prefix, "--json"])
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)[0] == {"group": "per_customer|acme", "running": 1, "recent_starts": 0, "parked": 2}
+    assert json.loads(result.stdout)[0] == {
+        "group": "per_customer|acme",
+        "running": 1,
+        "recent_starts": 0,
+        "parked": 2,
+        "unreadable": None,
+    }
     result = run([sys.executable, "-m", "aioresque", "limits", "--redis-url", redis_url, "--prefix", prefix])
     assert "per_customer|acme" in result.stdout and "parked" in result.stdout

@@ -54,6 +54,8 @@ from ._security import (
 PAGE_SIZE = 50
 REFRESH_SECONDS = 3
 JOBS_PER_WORKER = 25
+QUARANTINE_SHOWN = 200
+"""Quarantine entries shown per queue, newest first."""
 """Running jobs shown per worker (each is one Redis read per refresh)."""
 
 # The job lists the dashboard has a page for: URL segment -> (title, statuses).
@@ -101,6 +103,7 @@ def create_app(
         Route("/queues", views.queues),
         Route("/workers", views.workers),
         Route("/cron", views.cron),
+        Route("/quarantine", views.quarantine),
         Route("/jobs/{kind}", views.job_list),
         Route("/job/{queue}/{job_id:path}", views.job_detail),
         Route("/metrics", views.metrics),
@@ -199,12 +202,8 @@ class _Views:
         return self.queue.sibling(name)
 
     async def _names(self) -> list[str]:
-        """The known queues the dashboard can address (see :meth:`_unaddressable`)."""
-        return [name for name in await self.queue.known_queues() if is_valid_name(name)]
-
-    async def _unaddressable(self) -> list[str]:
-        """Registry members that break the name rule: an older version's queues, or garbage."""
-        return [name for name in await self.queue.known_queues() if not is_valid_name(name)]
+        # known_queues leaves out registry members that break the name rule.
+        return await self.queue.known_queues()
 
     def _bad_name(self, request: Request, value: str, kind: NameKind) -> Response | None:
         """A 400 page stating the name rule when ``value`` (from a path or form) breaks it."""
@@ -230,6 +229,7 @@ class _Views:
             "active": sum(o.active for o in overviews),
             "scheduled": sum(o.scheduled for o in overviews),
             "dead": sum(o.dead for o in overviews),
+            "quarantined": sum(o.quarantined for o in overviews),
             "completed": sum(o.counters.get("completed", 0) for o in overviews),
             "failed": sum(o.counters.get("failed", 0) for o in overviews),
             "last_hour": sum(p.completed for p in points),
@@ -250,9 +250,7 @@ class _Views:
         if (denied := await self._guard(request)) is not None:
             return denied
         overviews = [await self._sibling(n).overview() for n in await self._names()]
-        return self._render(
-            request, "queues.html", page="queues", overviews=overviews, unaddressable=await self._unaddressable()
-        )
+        return self._render(request, "queues.html", page="queues", overviews=overviews)
 
     async def workers(self, request: Request) -> Response:
         if (denied := await self._guard(request)) is not None:
@@ -284,6 +282,24 @@ class _Views:
             schedule_row(info, now) for name in await self._names() for info in await self._sibling(name).schedules()
         ]
         return self._render(request, "cron.html", page="cron", rows=rows)
+
+    async def quarantine(self, request: Request) -> Response:
+        if (denied := await self._guard(request)) is not None:
+            return denied
+        queue_name = request.query_params.get("queue") or ""
+        if queue_name and (bad := self._bad_name(request, queue_name, "queue name")) is not None:
+            return bad
+        names = [queue_name] if queue_name else await self._names()
+        found = [(name, item) for name in names for item in await self._sibling(name).quarantined(QUARANTINE_SHOWN)]
+        return self._render(
+            request,
+            "quarantine.html",
+            page="quarantine",
+            found=found,
+            names=await self._names(),
+            filters=request.query_params,
+            shown=QUARANTINE_SHOWN,
+        )
 
     async def job_list(self, request: Request) -> Response:
         if (denied := await self._guard(request)) is not None:
