@@ -51,13 +51,6 @@ def test_the_rule_refuses_and_says_why(name: str) -> None:
     assert len(message) < 300  # a 1 MB name is shortened, not echoed
 
 
-def test_a_non_string_is_refused() -> None:
-    for value in (None, 1, b"abc"):
-        assert not is_valid_name(value)
-        with pytest.raises(ConfigurationError):
-            check_name(value)
-
-
 async def test_the_producer_api_enforces_the_rule(queue: Queue) -> None:
     for bad in ("a/b", "a*", "a\x00", "x" * 1000):
         with pytest.raises(ConfigurationError, match="invalid queue name"):
@@ -147,3 +140,34 @@ def test_the_cli_enforces_the_rule(argv: list[str], kind: str) -> None:
     result = run([sys.executable, "-m", "aioresque", *argv, "--redis-url", "redis://127.0.0.1:1/0"])
     assert result.returncode == 2, result.stderr
     assert f"invalid {kind}" in result.stderr and NAME_RULE in result.stderr
+
+
+def test_every_allowed_character_passes() -> None:
+    name = "Az09" + NAME_PUNCTUATION
+    assert check_name(name) == name
+    assert check_name("x" * MAX_NAME_LENGTH, "job id") == "x" * MAX_NAME_LENGTH
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "a/b", "a*", "a?", "a[b]", "a{b}", "a b", "a\rb", "a\x00b", "a\nb", "é", "x" * (MAX_NAME_LENGTH + 1), "a%2f"],
+)
+def test_anything_else_is_refused_with_the_rule_in_the_message(name: str) -> None:
+    assert not is_valid_name(name)
+    with pytest.raises(ConfigurationError) as caught:
+        check_name(name, "queue name")
+    assert NAME_RULE in str(caught.value)
+    assert "invalid queue name" in str(caught.value)
+
+
+def test_non_strings_are_refused() -> None:
+    for value in (None, 1, b"default"):
+        assert not is_valid_name(value)
+        with pytest.raises(ConfigurationError):
+            check_name(value, "handler name")
+
+
+def test_a_huge_name_is_shortened_in_the_message() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        check_name("q" * 1_000_000)
+    assert len(str(caught.value)) < 400
