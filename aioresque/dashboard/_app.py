@@ -8,7 +8,6 @@ answered with a redirect back to the page (post/redirect/get).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlencode
+from urllib.parse import parse_qs, unquote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
@@ -27,7 +26,6 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import _admin
-from .._cli_format import short_duration
 from .._connect import redact_urls
 from .._errors import AioresqueError, ConfigurationError, JobNotFound
 from .._metrics import prometheus_metrics
@@ -36,6 +34,7 @@ from .._queue import Queue
 from .._registry import list_workers
 from .._status import JobInfo, JobStatus
 from ._chart import merge, throughput_svg
+from ._filters import ago, duration, json_text, segment, when
 from ._schedules import schedule_row
 from ._security import (
     CSRF_COOKIE,
@@ -90,11 +89,7 @@ def create_app(
 ) -> Starlette:
     """Build the dashboard for the queues under ``queue``'s prefix (see :func:`aioresque.dashboard`)."""
     env = Environment(loader=PackageLoader("aioresque.dashboard", "templates"), autoescape=select_autoescape())
-    env.filters["ago"] = _ago
-    env.filters["duration"] = _duration
-    env.filters["when"] = _when
-    env.filters["segment"] = _segment
-    env.filters["json_text"] = _json_text
+    env.filters.update(ago=ago, duration=duration, when=when, segment=segment, json_text=json_text)
     env.tests["valid_name"] = is_valid_name
     settings = Settings(read_only, auth, title, Csrf(load_secret(secret)))
     views = _Views(queue, env, settings)
@@ -509,19 +504,6 @@ def _filter_from(fields: Any) -> _admin.JobFilter:
     )
 
 
-def _segment(value: object) -> str:
-    """A name quoted as one URL path segment: every character but letters, digits and ``-_.~`` escaped."""
-    return quote(str(value), safe="")
-
-
-def _json_text(value: object, indent: int | None = None) -> str:
-    """Arguments or a result as JSON text for a page; never raises (too deep a value is described instead)."""
-    try:
-        return json.dumps(value, indent=indent, ensure_ascii=False, default=repr)
-    except Exception:  # noqa: BLE001 - too deep (RecursionError), circular, or a foreign repr that raises
-        return "(cannot be shown: nested too deep or not JSON)"
-
-
 def _timeline(info: JobInfo) -> list[tuple[str, datetime]]:
     events = [
         ("enqueued", info.enqueued_at),
@@ -530,21 +512,3 @@ def _timeline(info: JobInfo) -> list[tuple[str, datetime]]:
         (info.status.value if info.status.finished else "finished", info.finished_at),
     ]
     return sorted(((label, when) for label, when in events if when is not None), key=lambda e: e[1])
-
-
-def _ago(when: datetime | None) -> str:
-    if when is None:
-        return "-"
-    seconds = (datetime.now(UTC) - when).total_seconds()
-    if seconds < 0:
-        return "in " + _duration(-seconds)
-    return _duration(seconds) + " ago"
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, float(seconds))
-    return f"{seconds:.1f}s" if seconds < 10 else short_duration(seconds)
-
-
-def _when(value: datetime | None) -> str:
-    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
