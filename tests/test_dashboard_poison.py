@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import unquote_plus
 
 import anyio
 import httpx
@@ -185,3 +187,18 @@ async def test_the_quarantine_is_counted_and_listed(client: httpx.AsyncClient, q
     assert "<code" in page.text and "\\xff\\xfe" in page.text and "not a valid job id" in page.text
     assert (await client.get("/quarantine")).status_code == 200
     assert (await client.get("/quarantine", params={"queue": "a/b"})).status_code == 400
+
+
+async def test_bulk_actions_skip_what_they_cannot_read_and_say_so(client: httpx.AsyncClient, queue: Queue) -> None:
+    filtered = (await client.get("/jobs/dead", params={"queue": "default", "name": "add"})).text
+    assert 'id="unreadable-skipped"' in filtered and 'data-job="broken"' in filtered
+    page = (await client.get("/jobs/dead", params={"queue": "default"})).text
+    token = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert token is not None
+    form = {"csrf": token.group(1), "scope": "all", "queue": "default", "next": "/jobs/dead"}
+    response = await client.post("/jobs/dead/retry", data=form)
+    assert response.status_code == 303
+    message = unquote_plus(response.headers["location"])
+    assert "retried" in message and "whose record cannot be read" in message, message
+    assert (await queue.job("broken").status()).value == "queued"
+    assert (await client.get("/jobs/dead", params={"queue": "default"})).status_code == 200

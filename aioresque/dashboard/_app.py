@@ -317,12 +317,13 @@ class _Views:
             return self._render(request, "error.html", 400, page=None, message=str(exc))
         targets = [queue_name] if queue_name else names
         jobs: list[JobInfo] = []
-        total = 0
+        total = unreadable_skipped = 0
         exact = True
         offset = (page_no - 1) * PAGE_SIZE
         if len(targets) == 1:
             result = await self._sibling(targets[0]).list_jobs(statuses, job_filter, offset=offset, limit=PAGE_SIZE)
             jobs, total, exact = result.jobs, result.total, result.exact
+            unreadable_skipped = result.unreadable_skipped
         else:
             # Across queues: each queue's first offset+PAGE_SIZE, then one page.
             for name in targets:
@@ -330,6 +331,7 @@ class _Views:
                 jobs += result.jobs
                 total += result.total
                 exact = exact and result.exact
+                unreadable_skipped += result.unreadable_skipped
             jobs = jobs[offset : offset + PAGE_SIZE]
         query = {k: v for k, v in q.items() if k not in {"page", "msg"}}
         return self._render(
@@ -341,6 +343,7 @@ class _Views:
             jobs=jobs,
             total=total,
             exact=exact,
+            unreadable_skipped=unreadable_skipped,
             page_no=page_no,
             pages=max(1, math.ceil(total / PAGE_SIZE)),
             names=names,
@@ -402,7 +405,7 @@ class _Views:
             return PlainTextResponse("unknown action", status_code=404)
         _, statuses = JOB_LISTS[kind]
         selected: dict[str, list[str]] = {}
-        skipped = 0
+        skipped = unreadable = 0
         if (form.get("scope") or [""])[0] == "all":
             fields = {k: v[0] for k, v in form.items() if v}
             job_filter = _filter_from(fields)
@@ -412,9 +415,10 @@ class _Views:
             if kind == "dead" and fields.get("status") in {"failed", "dead", "cancelled"}:
                 statuses = (JobStatus(fields["status"]),)
             for name in names:
-                ids = [i async for i, _ in _admin.matching_ids(self._sibling(name), statuses, job_filter)]
-                if ids:
-                    selected[name] = ids
+                selection = await _admin.select_ids(self._sibling(name), statuses, job_filter)
+                unreadable += len(selection.unreadable)
+                if selection.ids:
+                    selected[name] = selection.ids
         else:
             # Each box is "<queue>/<job id>", both quoted as path segments (see jobs.html).
             for value in form.get("job", []):
@@ -424,16 +428,23 @@ class _Views:
                     selected.setdefault(name, []).append(job_id)
                 else:
                     skipped += 1
-        changed = 0
+        changed = held = 0
         for name, ids in selected.items():
             if action == "retry":
-                changed += await _admin.retry_jobs(self._sibling(name), ids)
+                outcome = await _admin.retry_outcome(self._sibling(name), ids)
+                changed += outcome.retried
+                unreadable += len(outcome.unreadable)
+                held += len(outcome.skipped)
             else:
                 changed += (await _admin.delete_jobs(self._sibling(name), ids))[0]
         count = sum(len(ids) for ids in selected.values())
         verb = "retried" if action == "retry" else "deleted"
-        note = f"; skipped {skipped} whose queue or id breaks the name rule" if skipped else ""
-        return self._back(request, form, f"{verb} {changed} of {count} job(s){note}")
+        notes = [
+            f"skipped {skipped} whose queue or id breaks the name rule" if skipped else "",
+            f"left {unreadable} whose record cannot be read" if unreadable else "",
+            f"left {held} whose uniqueness lock another job holds" if held else "",
+        ]
+        return self._back(request, form, "; ".join([f"{verb} {changed} of {count} job(s)", *filter(None, notes)]))
 
     async def job_action(self, request: Request) -> Response:
         form = await self._form(request)
