@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -220,3 +221,23 @@ def test_the_start_line_shows_no_password(redis_url: str, prefix: str) -> None:
         check=False,
     )
     assert bad.returncode == 2 and "hunter2" not in bad.stderr + bad.stdout and "u:***@" in bad.stderr
+
+
+def test_the_secret_file(tmp_path: Path) -> None:
+    from aioresque.dashboard._security import read_secret_file
+
+    path = tmp_path / "secret"
+    path.write_text(SECRET + "\n")
+    assert read_secret_file(str(path)) == SECRET.encode()
+    path.write_text("short\n")
+    with pytest.raises(ConfigurationError, match="at least 16 bytes"):
+        read_secret_file(str(path))
+    missing = subprocess.run(
+        [sys.executable, "-m", "aioresque", "dashboard", "--secret-file", str(tmp_path / "nope")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert missing.returncode == 2 and "cannot read the secret file" in missing.stderr
