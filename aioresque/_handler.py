@@ -21,16 +21,17 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from . import _typed
 from ._errors import ConfigurationError, NonRetryable, Retry
 from ._limits import LimitKey, Limits, RateLimit
-from ._names import check_name
+from ._names import MAX_NAME_LENGTH, check_name, is_valid_name
 from ._retry import Backoff
 from ._schedule import Schedule
+from ._scheduler import job_id_for
 from ._unique import Unique
 
 if TYPE_CHECKING:
@@ -139,6 +140,14 @@ class JobFunction(Generic[P, R]):
             self.schedule = Schedule.of(cron=cron, every=every, tz=tz)
             if not _callable_without_arguments(fn):
                 raise ConfigurationError(f"{self.name}: a scheduled handler is called without arguments")
+            # Its jobs' ids embed the name (job_id_for) and must follow the name rule too.
+            longest = job_id_for(self.name, datetime(9999, 12, 31, 23, 59, tzinfo=UTC))
+            if not is_valid_name(longest):
+                room = MAX_NAME_LENGTH - (len(longest) - len(self.name))
+                raise ConfigurationError(
+                    f"{self.name[:60]!r}: a scheduled handler's name is at most {room} characters, "
+                    f"so that its job ids ({longest[:5]}<name>:<ms>) follow the name rule"
+                )
         elif tz is not None:
             raise ConfigurationError("tz= needs cron=")
         if unique is True:

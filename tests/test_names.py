@@ -105,6 +105,16 @@ def test_handler_names_and_home_queues_follow_the_rule() -> None:
     assert aioresque.job(name=EVERY_ALLOWED)(jobs_for_tests.add.fn).name == EVERY_ALLOWED
 
 
+def test_a_scheduled_handler_leaves_room_for_its_job_ids() -> None:
+    # Its jobs are "cron:<name>:<ms>": the ids must follow the rule as well.
+    async def tick() -> None:
+        """Runs every minute."""
+
+    assert aioresque.job(name="t" * 179, every=60)(tick).name == "t" * 179
+    with pytest.raises(ConfigurationError, match="at most 179 characters"):
+        aioresque.job(name="t" * 180, every=60)(tick)
+
+
 def test_the_worker_enforces_the_rule(redis_url: str) -> None:
     with pytest.raises(ConfigurationError, match="invalid queue name"):
         Worker(redis_url, jobs_for_tests, queues=["ok", "a/b"])
