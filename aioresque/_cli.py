@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from ._decode import printable
 from ._errors import ConfigurationError
 from ._keys import DEFAULT_PREFIX
 from ._names import NameKind, check_name
@@ -111,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def fail(message: str) -> NoReturn:
-    """Print a one-line error and exit with code 2."""
-    print(f"aioresque: {message}", file=sys.stderr)
+    """Print a one-line error (control characters escaped) and exit with code 2."""
+    print(f"aioresque: {printable(message)}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
 
 

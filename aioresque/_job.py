@@ -74,6 +74,11 @@ class Job(Generic[R]):
     async def info(self) -> JobInfo:
         """Return everything recorded about the job.
 
+        Never fails on what the record holds: a state record that cannot be
+        read gives a :class:`JobInfo` marked :attr:`~JobInfo.unreadable` (with
+        the reason and its size), a payload or result that cannot be decoded
+        (or is nested deeper than 64 levels) sets :attr:`~JobInfo.payload_error`.
+
         Raises:
             JobNotFound: the job has no record (never enqueued, or expired).
         """

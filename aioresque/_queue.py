@@ -536,7 +536,11 @@ class Queue:
         return await _admin.is_paused(self)
 
     async def overview(self) -> _admin.QueueOverview:
-        """Sizes, counters, pause flag and the oldest waiting job's latency."""
+        """Sizes, counters, pause flag, quarantine count and the oldest waiting job's latency.
+
+        Never fails on what Redis holds: a key of the wrong Redis type counts
+        as empty and is named in :attr:`QueueOverview.unreadable_keys`.
+        """
         return await _admin.overview(self)
 
     async def history(self, minutes: int = _admin.HISTORY_MINUTES) -> list[_admin.HistoryPoint]:
@@ -553,6 +557,10 @@ class Queue:
     ) -> _admin.JobPage:
         """One page of the jobs with the given status(es) that ``job_filter`` selects.
 
+        Never fails on what Redis holds: a record that cannot be read is
+        listed marked (:attr:`JobInfo.unreadable`), or, when a filter is given,
+        counted in :attr:`JobPage.unreadable_skipped`.
+
         Raises:
             ConfigurationError: an unknown status, or a bad offset/limit.
         """
@@ -562,7 +570,8 @@ class Queue:
         """Put failed/dead/cancelled (or scheduled/retrying) jobs back on the queue now.
 
         A unique job takes its uniqueness lock again; if another live job holds
-        it now, that job is not retried (a warning names the holder).
+        it now, that job is not retried (a warning names the holder). A job
+        whose record cannot be read is left where it is (a warning counts them).
 
         Returns:
             How many were put back; ids in other states are skipped.

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from aioresque._decode import MAX_MS, integer, number, printable, strict_text, text
+from aioresque._decode import MAX_MS, integer, number, printable, strict_text, text, too_deep
 
 
 @pytest.mark.parametrize(
@@ -81,3 +81,19 @@ def test_printable_escapes_terminal_control_sequences() -> None:
     assert shown.endswith("\nnext")
     assert printable(hostile, keep_newlines=False).endswith("\\nnext")
     assert printable(b"\xff\x1b") == "\\xff\\x1b"
+
+
+def test_printable_escapes_lone_surrogates_a_utf8_terminal_cannot_encode() -> None:
+    shown = printable("a\ud800b")
+    assert shown == "a\\ud800b"
+    shown.encode("utf-8")  # printable on any UTF-8 stream
+
+
+def test_too_deep_is_iterative_and_counts_levels() -> None:
+    value: object = 1
+    for _ in range(100_000):  # far past the recursion limit
+        value = [value]
+    assert too_deep(value)
+    assert not too_deep({"a": [{"b": 1}]}, 3)
+    assert too_deep({"a": [{"b": 1}]}, 2)
+    assert not too_deep("x" * 10, 0)

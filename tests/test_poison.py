@@ -315,6 +315,25 @@ async def test_cli_bulk_retry_reports_what_it_skipped(
     assert code == 0 and "nothing quarantined" in out
 
 
+async def test_cli_quarantine_drops_entries_as_listed_and_asks_before_dropping_all(
+    redis: Client, queue: Queue, redis_url: str, prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await redis.sadd(queue_registry(queue.prefix), queue.name)
+    entries: dict[Any, str] = {
+        NOT_UTF8: f"{NOW_MS}|queue|not valid UTF-8",
+        "a": f"{NOW_MS}|dead|x",
+        "b": f"{NOW_MS}|dead|y",
+    }
+    await redis.hset(queue.keys.quarantine, mapping=entries)
+    code, out = await cli(["quarantine", "default", "--delete", "\\xff\\xfe", "nope"], redis_url, prefix, capsys)
+    assert code == 0 and "dropped 1 of 2 entries" in out
+    assert [i.raw for i in await queue.quarantined()] == [b"a", b"b"]
+    code, out = await cli(["quarantine", "--delete-all"], redis_url, prefix, capsys)  # no terminal, no --yes
+    assert code == 2 and len(await queue.quarantined()) == 2
+    code, out = await cli(["quarantine", "--delete-all", "--yes", "--json"], redis_url, prefix, capsys)
+    assert code == 0 and json.loads(out) == {"dropped": 2}
+
+
 async def test_prometheus_metrics_survive_poison(redis: Client, queue: Queue, prefix: str) -> None:
     from aioresque import prometheus_metrics
 
@@ -327,3 +346,17 @@ async def test_prometheus_metrics_survive_poison(redis: Client, queue: Queue, pr
     assert 'aioresque_queue_jobs{queue="default",state="dead"} 9' in text
     assert 'aioresque_queue_quarantined{queue="default"} 1' in text
     assert 'aioresque_workers{state="unreadable"} 1' in text and 'aioresque_workers{state="live"} 0' in text
+
+
+async def test_listings_do_not_load_huge_records(redis: Client, queue: Queue) -> None:
+    await plant_dead_set(redis, queue)
+    huge = json.dumps({"error": "ValueError: " + "x" * 3_000_000, "traceback": ""})
+    await redis.hset(queue.keys.errors, "good0", huge)
+    await redis.hset(queue.keys.state, "far-future", "[" + "1," * 1_000_000 + "1]")
+    by_id = {j.id: j for j in (await queue.list_jobs(DEAD_SET)).jobs}
+    assert by_id["good0"].error is None and f"error record of {len(huge)} bytes not read" in str(
+        by_id["good0"].payload_error
+    )
+    assert "too large to list" in str(by_id["far-future"].unreadable)
+    assert {(n, c) for n, _, c in await _top_errors(queue)} == {("always_fails", 2), ("always_fails", 1)}
+    assert (await queue.job("good0").info()).error == "ValueError: " + "x" * 3_000_000  # one job: read whole
