@@ -358,3 +358,16 @@ def test_names_with_every_allowed_punctuation_character(site: tuple[str, str, st
     _wait(browser, lambda d: f"{PUNCTUATED}: paused" in _text(d, ".flash"))
     assert _in_redis(redis_url, prefix, lambda q: q.sibling(PUNCTUATED).is_paused())
     assert not _in_redis(redis_url, prefix, lambda q: q.sibling(NEIGHBOUR).is_paused())
+
+
+def test_no_page_breaks_its_content_security_policy(site: tuple[str, str, str], browser: WebDriver) -> None:
+    # The CSP allows only the package's own script and stylesheet: anything
+    # inline would be blocked, and Chromium reports each block on the console.
+    url, _, _ = site
+    browser.get_log("browser")  # drop what earlier tests logged
+    for path in ("/", "/queues", "/workers", "/cron", "/quarantine", "/jobs/dead", "/job/default/fail2"):
+        browser.get(url + path)
+        _wait(browser, lambda d: d.execute_script("return document.readyState") == "complete")
+        assert browser.execute_script("return getComputedStyle(document.body).margin") == "0px"  # the stylesheet ran
+    messages = [entry["message"] for entry in browser.get_log("browser")]
+    assert not [m for m in messages if "Content Security Policy" in m], messages
