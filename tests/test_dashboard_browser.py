@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -364,10 +364,11 @@ def test_no_page_breaks_its_content_security_policy(site: tuple[str, str, str], 
     # The CSP allows only the package's own script and stylesheet: anything
     # inline would be blocked, and Chromium reports each block on the console.
     url, _, _ = site
-    browser.get_log("browser")  # drop what earlier tests logged
+    console = cast(Callable[[str], list[dict[str, Any]]], browser.get_log)  # selenium leaves it untyped
+    console("browser")  # drop what earlier tests logged
     for path in ("/", "/queues", "/workers", "/cron", "/quarantine", "/jobs/dead", "/job/default/fail2"):
         browser.get(url + path)
         _wait(browser, lambda d: d.execute_script("return document.readyState") == "complete")
         assert browser.execute_script("return getComputedStyle(document.body).margin") == "0px"  # the stylesheet ran
-    messages = [entry["message"] for entry in browser.get_log("browser")]
+    messages = [entry["message"] for entry in console("browser")]
     assert not [m for m in messages if "Content Security Policy" in m], messages
