@@ -300,11 +300,13 @@ class Queue:
         groups: dict[str, list[Any]] = {}
         counts: dict[str, int] = {}
         jobs: list[Job] = []
+        handler_names: set[str] = set()
         for call in calls:
             queue = self if call.queue is None or call.queue == self.name else self.sibling(call.queue)
             # An empty id is refused, not replaced: only None means "make one up".
             job_id = uuid.uuid4().hex if call.job_id is None else check_name(call.job_id, "job id")
-            check_name(call.name, "handler name")
+            if call.name not in handler_names:  # a batch repeats a few names: check each once
+                handler_names.add(check_name(call.name, "handler name"))
             group = groups.setdefault(queue.name, [])
             counts[queue.name] = counts.get(queue.name, 0) + 1
             payload = self.encode_payload(call.name, call.args, call.kwargs, call.meta)
