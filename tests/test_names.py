@@ -144,6 +144,9 @@ async def test_a_name_with_every_allowed_character_runs_end_to_end(queue: Queue)
         (["pause", "a?"], "queue name"),
         (["retry", "a/b"], "job id"),
         (["recover", "--queues", "a[1]"], "queue name"),
+        (["quarantine", "a b"], "queue name"),
+        (["cron", "pause", "a/b"], "handler name"),
+        (["workflow", "a/b"], "job id"),
     ],
 )
 def test_the_cli_enforces_the_rule(argv: list[str], kind: str) -> None:
