@@ -116,6 +116,10 @@ async def test_origin_null_is_refused(client: httpx.AsyncClient, queue: Queue) -
         "/queues/default/pause", data={"csrf": token}, headers={"referer": "http://evil.example/page"}
     )
     assert foreign_referer.status_code == 403 and not await queue.is_paused()
+    broken = await client.post("/queues/default/pause", data={"csrf": token}, headers={"origin": "http://[::1"})
+    assert broken.status_code == 403 and not await queue.is_paused()
+    odd_next = await client.post("/queues/default/resume", data={"csrf": token, "next": "//[::1"})
+    assert odd_next.status_code == 303
     same = await client.post(
         "/queues/default/pause", data={"csrf": token}, headers={"origin": "http://dash", "referer": "http://dash/"}
     )

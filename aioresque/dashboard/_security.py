@@ -134,11 +134,19 @@ def same_origin(request: Request) -> bool:
     host = request.headers.get("host", "")
     origin = request.headers.get("origin")
     if origin is not None:
-        return origin != "null" and urlsplit(origin).netloc == host
+        return origin != "null" and _netloc(origin) == host
     referer = request.headers.get("referer")
     if referer is not None:
-        return urlsplit(referer).netloc == host
+        return _netloc(referer) == host
     return True
+
+
+def _netloc(url: str) -> str | None:
+    """The ``host:port`` of a URL from a header or form, or None when it cannot be parsed."""
+    try:
+        return urlsplit(url).netloc
+    except ValueError:  # e.g. "http://[::1": an unclosed IPv6 bracket
+        return None
 
 
 def set_session_cookie(response: Response, request: Request, session: str, path: str) -> None:
@@ -159,7 +167,10 @@ def safe_next(target: str, base: str) -> str:
     Prevents the redirect after an action from sending the browser to
     another site (``//evil.example`` or ``https://...``).
     """
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # not a URL at all
+        return base + "/"
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return base + "/"
     if not (target == base or target.startswith(base + "/")):
