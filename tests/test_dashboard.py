@@ -206,6 +206,12 @@ async def test_filters_and_bad_filter_input(client: httpx.AsyncClient) -> None:
     assert 'data-job="broken"' in (await client.get("/jobs/dead", params={"error": "MISSING"})).text
     response = await client.get("/jobs/dead", params={"older_than": "soon"})
     assert response.status_code == 400 and "number of minutes" in response.text
+    for value in ("nan", "inf", "-5", "1e400"):
+        response = await client.get("/jobs/dead", params={"newer_than": value})
+        assert response.status_code == 400 and "number of minutes" in response.text, value
+    for page in ("x", "9" * 5000):
+        assert (await client.get("/jobs/dead", params={"page": page})).status_code == 400
+    assert (await client.get("/jobs/dead", params={"page": str(10**30)})).status_code == 200
 
 
 async def test_actions_need_the_csrf_token(client: httpx.AsyncClient, queue: Queue) -> None:

@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 
 from .. import _admin
 from .._connect import redact_urls
+from .._decode import MAX_MS, number
 from .._errors import AioresqueError, ConfigurationError, JobNotFound
 from .._metrics import prometheus_metrics
 from .._names import NameKind, check_name, is_valid_name
@@ -54,6 +55,9 @@ PAGE_SIZE = 50
 REFRESH_SECONDS = 3
 JOBS_PER_WORKER = 25
 QUARANTINE_SHOWN = 200
+"""Quarantine entries shown per queue, newest first."""
+MAX_PAGE = 100_000
+"""The last page number a job list answers (a larger one shows that page)."""
 """Quarantine entries shown per queue, newest first."""
 """Running jobs shown per worker (each is one Redis read per refresh)."""
 
@@ -312,7 +316,7 @@ class _Views:
             statuses = (JobStatus(q["status"]),)
         try:
             job_filter = _filter_from(q)
-            page_no = max(1, int(q.get("page") or 1))
+            page_no = min(max(1, _page(q.get("page"))), MAX_PAGE)
         except ValueError as exc:
             return self._render(request, "error.html", 400, page=None, message=str(exc))
         targets = [queue_name] if queue_name else names
@@ -495,6 +499,14 @@ class _Views:
         )
 
 
+def _page(text: str | None) -> int:
+    """The ``page`` query parameter as a number (1 when absent)."""
+    try:
+        return int(text or 1)
+    except ValueError:  # not digits, or more digits than int() takes
+        raise ValueError(f"page must be a whole number, not {(text or '')[:40]!r}") from None
+
+
 def _filter_from(fields: Any) -> _admin.JobFilter:
     """A job filter from query or form fields (``name``, ``error``, ``older_than``, ``newer_than`` in minutes)."""
 
@@ -502,10 +514,10 @@ def _filter_from(fields: Any) -> _admin.JobFilter:
         text = (fields.get(key) or "").strip()
         if not text:
             return None
-        try:
-            return float(text) * 60
-        except ValueError:
-            raise ValueError(f"{key.replace('_', ' ')} must be a number of minutes, not {text!r}") from None
+        value = number(text, 0.0, MAX_MS / 60_000)
+        if value is None:
+            raise ValueError(f"{key.replace('_', ' ')} must be a number of minutes, not {text[:40]!r}")
+        return value * 60
 
     return _admin.JobFilter(
         name=(fields.get("name") or "").strip() or None,
