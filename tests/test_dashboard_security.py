@@ -245,3 +245,56 @@ def test_the_secret_file(tmp_path: Path) -> None:
         check=False,
     )
     assert missing.returncode == 2 and "cannot read the secret file" in missing.stderr
+
+
+HOSTILE_GETS = [
+    "/job/default/%00",
+    "/job/default/%FF%FE",
+    "/job/%C3%A9/x",
+    "/job/" + "q" * 5000 + "/x",
+    "/job/default/" + "%2F" * 50,
+    "/job/default/..%2F..%2Fetc",
+    "/jobs/dead?queue=%00",
+    "/jobs/dead?queue=%FF",
+    "/jobs/dead?status=%FF&name=%00&error=%FF%FE",
+    "/jobs/dead?older_than=1e308&newer_than=nan",
+    "/jobs/queued?page=-1",
+    "/jobs/%FF",
+    "/quarantine?queue=" + "x" * 10_000,
+    "/static/..%2F_app.py",
+    "/static/%00",
+    "/?msg=" + "%1B[2J" * 100,
+]
+
+
+@pytest.mark.parametrize("path", HOSTILE_GETS)
+async def test_hostile_paths_and_queries_never_get_a_500(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code < 500, response.text[-500:]
+    _assert_secure_headers(response)
+
+
+async def test_hostile_forms_and_cookies_never_get_a_500(client: httpx.AsyncClient, queue: Queue) -> None:
+    token = await _token(client)
+    posts: list[tuple[str, bytes | dict[str, str | list[str]]]] = [
+        ("/queues/default/pause", b"csrf=\xff\xfe&next=\xff"),
+        ("/queues/default/frobnicate", {"csrf": token}),
+        ("/jobs/dead/retry", {"csrf": token, "scope": "selected", "job": ["", "/", "%", "%ZZ/%ZZ", "default/%FF"]}),
+        ("/jobs/dead/delete", {"csrf": token, "scope": "all", "older_than": "nan"}),
+        ("/jobs/nowhere/retry", {"csrf": token}),
+        ("/action/job/default/retry", {"csrf": token}),
+        ("/action/job/default/cancel", {"csrf": token, "job_id": "nope"}),
+        ("/action/cron/default/pause", {"csrf": token}),
+        ("/queues/default/pause", {"csrf": token * 1000}),
+    ]
+    for path, body in posts:
+        if isinstance(body, bytes):
+            response = await client.post(
+                path, content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+            )
+        else:
+            response = await client.post(path, data=body)
+        assert response.status_code < 500, (path, response.text[-500:])
+    client.cookies.set("aioresque_csrf", "\x7f" * 43)
+    assert (await client.get("/")).status_code == 200
+    assert not await queue.is_paused()

@@ -412,7 +412,10 @@ class _Views:
         skipped = unreadable = 0
         if (form.get("scope") or [""])[0] == "all":
             fields = {k: v[0] for k, v in form.items() if v}
-            job_filter = _filter_from(fields)
+            try:
+                job_filter = _filter_from(fields)
+            except ValueError as exc:
+                return self._render(request, "error.html", 400, page=None, message=str(exc))
             if fields.get("queue") and (bad := self._bad_name(request, fields["queue"], "queue name")) is not None:
                 return bad
             names = [fields["queue"]] if fields.get("queue") else await self._names()
