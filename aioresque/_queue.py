@@ -297,10 +297,10 @@ class Queue:
         return [await enqueue_chain(self._middleware, call, last) for call in calls]
 
     async def _enqueue_batch(self, calls: Iterable[Call]) -> list[Job]:
+        handler_names: set[str] = set()
         groups: dict[str, list[Any]] = {}
         counts: dict[str, int] = {}
         jobs: list[Job] = []
-        handler_names: set[str] = set()
         for call in calls:
             queue = self if call.queue is None or call.queue == self.name else self.sibling(call.queue)
             # An empty id is refused, not replaced: only None means "make one up".
