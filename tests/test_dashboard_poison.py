@@ -131,6 +131,9 @@ PAGES = [
     "/job/default/p-sched",
     "/job/default/p-active",
     "/job/default/broken",
+    "/job/other/other-ok",
+    "/quarantine",
+    "/jobs/queued?queue=other",
 ]
 
 
