@@ -205,3 +205,19 @@ async def test_bulk_actions_skip_what_they_cannot_read_and_say_so(client: httpx.
     assert "retried" in message and "whose record cannot be read" in message, message
     assert (await queue.job("broken").status()).value == "queued"
     assert (await client.get("/jobs/dead", params={"queue": "default"})).status_code == 200
+
+
+async def test_quarantine_entries_can_be_dropped_from_the_page(
+    client: httpx.AsyncClient, queue: Queue, redis: Redis
+) -> None:
+    await redis.hset(queue.keys.quarantine, mapping={b"\xff\xfe": "1|queue|not UTF-8", b"keep": "2|queue|not a job"})
+    page = (await client.get("/quarantine", params={"queue": "default"})).text
+    token = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert token is not None and 'value="default/fffe"' in page
+    form = {"csrf": token.group(1), "entry": ["default/fffe", "default/zz", "a b/00"], "next": "/quarantine"}
+    response = await client.post("/action/quarantine/drop", data=form)
+    assert response.status_code == 303 and "dropped 1 quarantine entry" in unquote_plus(response.headers["location"])
+    assert [item.raw for item in await queue.quarantined()] == [b"keep"]
+    read_only = aioresque.dashboard(queue, read_only=True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=read_only), base_url="http://dash") as c:
+        assert "Drop selected" not in (await c.get("/quarantine")).text

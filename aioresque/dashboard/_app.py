@@ -110,6 +110,7 @@ def create_app(
         Route("/jobs/{kind}/{action}", views.bulk_action, methods=["POST"]),
         Route("/action/job/{queue}/{action}", views.job_action, methods=["POST"]),
         Route("/action/cron/{queue}/{action}", views.cron_action, methods=["POST"]),
+        Route("/action/quarantine/drop", views.quarantine_drop, methods=["POST"]),
         Mount("/static", Guarded(StaticFiles(directory=Path(__file__).parent / "static"), auth), name="static"),
     ]
 
@@ -478,6 +479,22 @@ class _Views:
         else:
             return PlainTextResponse(f"unknown action {action!r}", status_code=404)
         return self._back(request, form, f"job {job_id}: {message}")
+
+    async def quarantine_drop(self, request: Request) -> Response:
+        form = await self._form(request)
+        if isinstance(form, Response):
+            return form
+        # Each box is "<queue>/<raw bytes in hex>" (see quarantine.html).
+        chosen: dict[str, list[bytes]] = {}
+        for value in form.get("entry", []):
+            name, _, raw = value.partition("/")
+            try:
+                if is_valid_name(name):
+                    chosen.setdefault(name, []).append(bytes.fromhex(raw))
+            except ValueError:  # not hex: not a box this page wrote
+                continue
+        dropped = sum([await self._sibling(name).drop_quarantined(raws) for name, raws in chosen.items()])
+        return self._back(request, form, f"dropped {dropped} quarantine entr{'y' if dropped == 1 else 'ies'}")
 
     async def cron_action(self, request: Request) -> Response:
         form = await self._form(request)
