@@ -33,7 +33,6 @@ from ._listing import (
     JobPage,
     Oversized,
     Selection,
-    client_of,
     column,
     id_text,
     ids_in,
@@ -51,6 +50,7 @@ from ._overview import (
     HistoryPoint,
     QueueOverview,
     Sizes,
+    client_of,
     history,
     history_points,
     overview,
@@ -191,6 +191,7 @@ async def _unreadable(queue: Queue, ids: list[str]) -> set[str]:
         pipe = batch(client_of(queue))
         pipe.hmget(queue.keys.state, ids)
         (reply,) = await pipe.execute(raise_on_error=False)
+        _decode.raise_unless_wrong_type([reply])
     states = column(reply, len(ids))
     return {
         i

@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 from redis.exceptions import ResponseError
 
-from . import _admin
+from . import _admin, _quarantine
 from ._cli import connection_options, default_url, fail, name_of
 from ._cli_format import ProgressLine, ago, clean, jsonable, paint, short_duration, shorten, table, use_colour
 from ._errors import AioresqueError, JobNotFound
@@ -380,13 +380,39 @@ def describe_job(info: JobInfo, colour: bool) -> str:
 
 
 async def _job(queue: Queue, args: argparse.Namespace) -> int:
-    target = await find_queue(queue, args.job_id, args.queue)
-    info = await target.job(args.job_id).info()
+    try:
+        target = await find_queue(queue, args.job_id, args.queue)
+        info = await target.job(args.job_id).info()
+    except JobNotFound:
+        if await _quarantined_job(queue, args):
+            return 0
+        raise
     if args.json:
         emit_json(dataclasses.asdict(info))
     else:
         print(describe_job(info, use_colour(sys.stdout)))
     return 0
+
+
+async def _quarantined_job(queue: Queue, args: argparse.Namespace) -> bool:
+    """Say so when a job with no record was kept aside as not a job; False when it was not."""
+    for name in [args.queue] if args.queue else await queue.known_queues():
+        item = await _quarantine.entry(queue.sibling(name), args.job_id.encode())
+        if item is None:
+            continue
+        if args.json:
+            at = item.at.isoformat() if item.at else None
+            emit_json(
+                {
+                    "id": args.job_id,
+                    "queue": name,
+                    "quarantined": {"at": at, "where": item.where, "reason": item.reason},
+                }
+            )
+        else:
+            print(f"{clean(args.job_id)}: quarantined in {clean(name)} ({clean(item.where)}: {clean(item.reason)})")
+        return True
+    return False
 
 
 # -- changes -------------------------------------------------------------------------

@@ -110,7 +110,7 @@ async def _list(queue: Queue, args: argparse.Namespace) -> int:
                     status,
                     str(j.attempts),
                     ago(j.finished_at or j.due_at or j.enqueued_at),
-                    shorten(json.dumps(jsonable([*j.args]), default=str), 30),
+                    "?" if j.payload_error else shorten(json.dumps(jsonable([*j.args]), default=str), 30),
                     shorten(j.error or j.payload_error or "", 60),
                 ]
             )

@@ -74,6 +74,9 @@ async def _run(queue: Queue, args: argparse.Namespace) -> int:
         return 0
     colour = use_colour(sys.stdout)
     print(table(["QUEUE", "AGE", "WHERE", "REASON", "ENTRY"], rows, colour))
+    for q in queues:
+        if len(found[q.name]) >= args.limit and (total := (await q.overview()).quarantined) > args.limit:
+            print(paint(f"{clean(q.name)}: {args.limit} of {total} shown (--limit for more)", "dim", colour))
     print(paint("drop entries with --delete ENTRY... or --delete-all", "dim", colour))
     return 0
 

@@ -13,14 +13,31 @@ dashboard page (``../DESIGN.md``: "decode at one boundary, never raise there").
 * :func:`integer` / :func:`number` — a bounded int / finite float, else None.
 * :func:`printable` — text safe to write to a terminal: control characters
   (escape sequences, carriage returns, NUL) shown as escapes.
+* :func:`too_deep` — whether a decoded value nests too deep to hand on.
+* :func:`wrong_type` — whether a reply is Redis's WRONGTYPE error (a key of
+  another Redis type, which readers show as unreadable); every other error
+  (a refused permission, say) still raises (:func:`raise_unless_wrong_type`).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 
-__all__ = ["MAX_DEPTH", "MAX_INT", "MAX_MS", "integer", "number", "printable", "strict_text", "text", "too_deep"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_INT",
+    "MAX_MS",
+    "integer",
+    "number",
+    "printable",
+    "raise_unless_wrong_type",
+    "strict_text",
+    "text",
+    "too_deep",
+    "wrong_type",
+]
 
 MAX_MS = 253_402_300_799_999
 """The last millisecond of year 9999: no timestamp from Redis is trusted past it."""
@@ -137,3 +154,19 @@ def too_deep(value: object, limit: int = MAX_DEPTH) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children)
     return False
+
+
+def wrong_type(reply: object) -> bool:
+    """True when ``reply`` is Redis's WRONGTYPE error: a key holds another Redis type than ours.
+
+    Readers treat such a key as unreadable (empty, and named); any other error
+    reply is not theirs to hide.
+    """
+    return isinstance(reply, Exception) and "WRONGTYPE" in text(reply)[:200]
+
+
+def raise_unless_wrong_type(replies: Iterable[object]) -> None:
+    """Raise the first error reply of a pipeline run with ``raise_on_error=False`` that is not WRONGTYPE."""
+    for reply in replies:
+        if isinstance(reply, Exception) and not wrong_type(reply):
+            raise reply

@@ -60,7 +60,9 @@ class Job(Generic[R]):
         try:
             async with translate():
                 raw = await self.queue.redis.hget(self.queue.keys.state, self.id)
-        except ResponseError:  # the state key holds another type: no record can be read
+        except ResponseError as exc:  # the state key holds another type: no record can be read
+            if not _decode.wrong_type(exc):
+                raise
             return None
         return None if raw is None else _parse_state(raw)
 
@@ -90,6 +92,7 @@ class Job(Generic[R]):
             pipe.hget(keys.results, self.id)
             pipe.hget(keys.errors, self.id)
             replies = await pipe.execute(raise_on_error=False)
+            _decode.raise_unless_wrong_type(replies)
         if isinstance(replies[0], Exception):  # WRONGTYPE: the state key is not a hash
             reason = f"the queue's state key cannot be read: {_short(replies[0])}"
             return unreadable_info(self.queue.name, self.id, await self._found_in(), reason)
@@ -111,6 +114,7 @@ class Job(Generic[R]):
             for key in (keys.scheduled, keys.active, keys.done, keys.dead):
                 pipe.zscore(key, self.id)
             replies = await pipe.execute(raise_on_error=False)
+            _decode.raise_unless_wrong_type(replies)
         found = [r is not None and not isinstance(r, Exception) for r in replies]
         statuses = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.ACTIVE, JobStatus.COMPLETE, JobStatus.DEAD)
         return next((s for s, there in zip(statuses, found, strict=True) if there), JobStatus.DEAD)
@@ -243,7 +247,7 @@ def build_info(
     return JobInfo(
         id=job_id,
         queue=queue.name,
-        name=state.get("name", ""),
+        name=state.get("name") or "",
         status=_status_of(state),
         args=args,
         kwargs=kwargs,
@@ -322,25 +326,35 @@ def check_state(raw: object) -> tuple[dict[str, Any] | None, str | None]:
     status = state.get("status")
     if not isinstance(status, str) or status not in _LISTED:
         return state, f"unknown status {_decode.text(status)[:40]!r}"
+    # The same rules as check_state() in lua/_guard.lua: numbers are JSON
+    # numbers (not text), a field set to null counts as absent.
     for name in _COUNTS:
-        if name in state and _decode.integer(state[name], 0) is None:
+        if state.get(name) is not None and _number(state[name], 0, integral=True) is None:
             return state, f"{name!r} is not a count: {_preview(state[name])}"
-        state[name] = _decode.integer(state.get(name, 0), 0)
-    if state.get("max_attempts") is not None and _decode.integer(state["max_attempts"], 1) is None:
-        return state, f"'max_attempts' is not a count: {_preview(state['max_attempts'])}"
+        state[name] = int(state.get(name) or 0)
     if state.get("max_attempts") is not None:
-        state["max_attempts"] = _decode.integer(state["max_attempts"], 1)
-    if state.get("timeout") is not None and _decode.number(state["timeout"], 0.0) is None:
+        if _number(state["max_attempts"], 0, integral=True) is None:
+            return state, f"'max_attempts' is not a count: {_preview(state['max_attempts'])}"
+        state["max_attempts"] = int(state["max_attempts"])
+    if state.get("timeout") is not None and _number(state["timeout"], 0) is None:
         return state, f"'timeout' is not a number of ms: {_preview(state['timeout'])}"
     for name in _TIMES:
         value = state.get(name)
-        if value is not None and ms_to_datetime(value) is None:
+        if value is not None and _number(value, 0, _decode.MAX_MS) is None:
             return state, f"{name!r} is not a time: {_preview(value)}"
     for name in _TEXTS:
         value = state.get(name)
         if value is not None and not isinstance(value, str):
             return state, f"{name!r} is not text: {_preview(value)}"
     return state, None
+
+
+def _number(value: object, lo: float, hi: float = _decode.MAX_INT, *, integral: bool = False) -> float | None:
+    """A JSON number in ``[lo, hi]`` (an integer if ``integral``), else None; text is not a number here."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    result = _decode.number(value, lo, hi)
+    return None if result is None or (integral and not result.is_integer()) else result
 
 
 def _preview(value: object) -> str:

@@ -214,6 +214,7 @@ async def limit_groups(queue: Queue) -> list[LimitGroup]:
         pipe.hgetall(k.limits)
         pipe.zrange(k.waiting, 0, -1)
         replies = await pipe.execute(raise_on_error=False)
+        _decode.raise_unless_wrong_type(replies)
     # A key of another Redis type reads as empty (the queue's overview names it).
     records: dict[Any, Any] = replies[0] if isinstance(replies[0], dict) else {}
     parked_ids: list[Any] = replies[1] if isinstance(replies[1], list) else []

@@ -28,7 +28,7 @@ from . import _decode
 from ._connect import batch
 from ._errors import ConfigurationError, translate
 from ._job import build_info, check_state, unreadable_info
-from ._overview import now_ms
+from ._overview import client_of, now_ms
 from ._serializer import loads_json
 from ._status import JobInfo, JobStatus
 
@@ -267,6 +267,7 @@ async def read_columns(queue: Queue, keys: list[str], ids: list[bytes]) -> list[
             for job_id in ids:
                 pipe.hstrlen(key, job_id)
         sizes = await pipe.execute(raise_on_error=False)
+        _decode.raise_unless_wrong_type(sizes)
         pipe = batch(client_of(queue))
         wanted: list[list[bytes]] = []
         for n, key in enumerate(keys):
@@ -275,7 +276,9 @@ async def read_columns(queue: Queue, keys: list[str], ids: list[bytes]) -> list[
             wanted.append(small)
             if small:
                 pipe.hmget(key, small)
-        replies = iter(await pipe.execute(raise_on_error=False))
+        reply_list = await pipe.execute(raise_on_error=False)
+        _decode.raise_unless_wrong_type(reply_list)
+        replies = iter(reply_list)
     columns = []
     for n, small in enumerate(wanted):
         values = dict(zip(small, column(next(replies), len(small)), strict=True)) if small else {}
@@ -393,7 +396,9 @@ async def size_of(queue: Queue, where: str) -> int:
             if where == "queue":
                 return int(await client_of(queue).llen(queue.keys.queue))
             return int(await client_of(queue).zcard(getattr(queue.keys, where)))
-    except ResponseError:
+    except ResponseError as exc:
+        if not _decode.wrong_type(exc):
+            raise
         return 0
 
 
@@ -408,7 +413,9 @@ async def ids_in(queue: Queue, where: str, newest_first: bool, offset: int, limi
             else:
                 key = getattr(queue.keys, where)
                 raw = await client_of(queue).zrange(key, offset, offset + limit - 1, desc=newest_first)
-    except ResponseError:
+    except ResponseError as exc:
+        if not _decode.wrong_type(exc):
+            raise
         return []
     return [i if isinstance(i, bytes) else _decode.text(i).encode() for i in raw]
 
@@ -470,19 +477,13 @@ async def top_errors(queue: Queue, limit: int = 3, *, newest: int = 1000) -> lis
             error = None if isinstance(raw_error, Exception | Oversized) else _error_text(raw_error)
             text = error or str(state.get("reason") or state.get("status") or "unknown")
             flat = " ".join(text[:2000].split())
-            key = (str(state.get("name", "?")), _DIGITS.sub("#", flat))
+            key = (str(state.get("name") or "?"), _DIGITS.sub("#", flat))
             counts[key] += 1
             sample.setdefault(key, flat if len(flat) <= 80 else flat[:79] + "…")
     return [(key[0], sample[key], n) for key, n in counts.most_common(limit)]
 
 
 # -- helpers -------------------------------------------------------------------
-
-
-def client_of(queue: Queue) -> Any:
-    # redis-py's stubs type each command as "Awaitable[T] | T" and differ
-    # between Redis and RedisCluster; the replies are checked where used.
-    return queue.redis
 
 
 def _error_text(raw: object) -> str | None:

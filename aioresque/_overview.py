@@ -92,7 +92,7 @@ async def read_sizes(queue: Queue) -> Sizes:
     """
     k = queue.keys
     async with translate():
-        pipe = batch(_client(queue))
+        pipe = batch(client_of(queue))
         for where, command in _SIZE_OF:
             getattr(pipe, command)(getattr(k, where))
         pipe.hgetall(k.stats)
@@ -100,6 +100,7 @@ async def read_sizes(queue: Queue) -> Sizes:
         pipe.hlen(k.quarantine)
         pipe.lindex(k.queue, -1)
         replies = await pipe.execute(raise_on_error=False)
+        _decode.raise_unless_wrong_type(replies)
     names = [w for w, _ in _SIZE_OF] + ["stats", "paused", "quarantine", "queue"]
     bad = tuple(dict.fromkeys(n for n, r in zip(names, replies, strict=True) if isinstance(r, Exception)))
     values = [None if isinstance(r, Exception) else r for r in replies]
@@ -141,8 +142,10 @@ async def overview(queue: Queue) -> QueueOverview:
     if sizes.head is not None:
         try:
             async with translate():
-                raw = await _client(queue).hget(queue.keys.state, sizes.head)
-        except ResponseError:  # the state key holds another type
+                raw = await client_of(queue).hget(queue.keys.state, sizes.head)
+        except ResponseError as exc:  # the state key holds another type
+            if not _decode.wrong_type(exc):
+                raise
             raw = None
         state, _ = check_state(raw)
         enqueued = _decode.number(state.get("enqueued_at"), 0.0, float(_decode.MAX_MS)) if state else None
@@ -170,8 +173,10 @@ async def history(queue: Queue, minutes: int = HISTORY_MINUTES) -> list[HistoryP
     """
     try:
         async with translate():
-            raw = await _client(queue).hgetall(queue.keys.history)
-    except ResponseError:  # the history key holds another type: no history to show
+            raw = await client_of(queue).hgetall(queue.keys.history)
+    except ResponseError as exc:  # the history key holds another type: no history to show
+        if not _decode.wrong_type(exc):
+            raise
         raw = {}
     return history_points(raw.values(), await now_ms(queue), min(minutes, HISTORY_MINUTES))
 
@@ -198,14 +203,15 @@ def history_points(fields: Iterable[object], now_ms: float, minutes: int) -> lis
 async def now_ms(queue: Queue) -> float:
     """Redis's clock (ms), the one every recorded time is on."""
     async with translate():
-        reply = await _client(queue).time()
+        reply = await client_of(queue).time()
     if isinstance(reply, dict):  # a cluster client may answer per node
         reply = next(iter(reply.values()))
     seconds, micros = reply
     return float(seconds) * 1000 + int(micros) // 1000
 
 
-def _client(queue: Queue) -> Any:
+def client_of(queue: Queue) -> Any:
+    """The queue's client, typed loosely: redis-py's stubs differ between Redis and RedisCluster."""
     # redis-py's stubs type each command as "Awaitable[T] | T" and differ
     # between Redis and RedisCluster; the replies are checked where used.
     return queue.redis

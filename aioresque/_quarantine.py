@@ -70,6 +70,8 @@ def parse_entry(field: bytes | str, value: object) -> QuarantinedItem:
 async def quarantined(queue: Queue, limit: int = LIST_LIMIT) -> list[QuarantinedItem]:
     """Up to ``limit`` entries of ``queue``'s quarantine, newest first (undated ones last).
 
+    The hash is read with HSCAN, so past ``limit`` entries which ones are
+    returned is arbitrary (:attr:`QueueOverview.quarantined` has the count).
     Returns an empty list when the quarantine is empty, or when its key holds
     another Redis type (the queue's overview reports such a key).
     """
@@ -81,10 +83,24 @@ async def quarantined(queue: Queue, limit: int = LIST_LIMIT) -> list[Quarantined
                 items.append(parse_entry(field, value))
                 if len(items) >= limit:
                     break
-    except ResponseError:  # WRONGTYPE: not a hash, so nothing aioresque quarantined
+    except ResponseError as exc:  # WRONGTYPE: not a hash, so nothing aioresque quarantined
+        if not _decode.wrong_type(exc):
+            raise
         return []
     items.sort(key=lambda i: (i.at is None, -(i.at.timestamp() if i.at else 0.0), i.raw))
     return items
+
+
+async def entry(queue: Queue, raw: bytes) -> QuarantinedItem | None:
+    """The quarantine entry of ``raw`` in ``queue``, or None (also when the key holds another type)."""
+    try:
+        async with translate():
+            value = await queue.redis.hget(queue.keys.quarantine, raw)  # type: ignore[misc,unused-ignore]  # redis-py's stub
+    except ResponseError as exc:
+        if not _decode.wrong_type(exc):
+            raise
+        return None
+    return None if value is None else parse_entry(raw, value)
 
 
 async def count(queue: Queue) -> int:
@@ -92,7 +108,9 @@ async def count(queue: Queue) -> int:
     try:
         async with translate():
             return int(await queue.redis.hlen(queue.keys.quarantine))  # type: ignore[misc,unused-ignore]  # redis-py's stub
-    except ResponseError:
+    except ResponseError as exc:
+        if not _decode.wrong_type(exc):
+            raise
         return 0
 
 
@@ -111,7 +129,9 @@ async def drop(queue: Queue, raws: Iterable[bytes]) -> int:
     try:
         async with translate():
             return int(await queue.redis.hdel(queue.keys.quarantine, *fields))  # type: ignore[misc,unused-ignore]  # redis-py's stub
-    except ResponseError:
+    except ResponseError as exc:
+        if not _decode.wrong_type(exc):
+            raise
         return 0
 
 

@@ -499,7 +499,9 @@ class Queue:
         try:
             async with translate():
                 names = await self.redis.smembers(queue_registry(self.prefix))
-        except ResponseError:  # the registry key holds another type
+        except ResponseError as exc:  # the registry key holds another type
+            if not _decode.wrong_type(exc):
+                raise
             return []
         return sorted(n for n in (_decode.strict_text(m) for m in names) if n is not None and is_valid_name(n))
 
@@ -628,7 +630,8 @@ class Queue:
         checks, instead of failing on it; the count is in :meth:`overview`.
 
         Args:
-            limit: the most entries returned (newest first).
+            limit: the most entries returned; past it, which ones is
+                arbitrary (the overview has the count).
 
         Returns:
             The entries, newest first; empty if there are none.

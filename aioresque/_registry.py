@@ -224,7 +224,9 @@ async def list_workers(redis: Client, *, prefix: str = DEFAULT_PREFIX) -> list[W
     async with translate():
         try:
             members: list[Any] = await redis.zrange(worker_index(prefix), 0, -1)
-        except ResponseError:  # the index holds another type: no worker can be found
+        except ResponseError as exc:  # the index holds another type: no worker can be found
+            if not _decode.wrong_type(exc):
+                raise
             return []
         ids = [_decode.text(i) for i in members]
         now_ms = await _redis_now(redis)
@@ -252,7 +254,9 @@ async def prune_workers(redis: Client, *, prefix: str = DEFAULT_PREFIX) -> int:
         try:
             removed = int(await redis.zremrangebyscore(index, "-inf", now_ms))
             ids: list[Any] = await redis.zrange(index, 0, -1)
-        except ResponseError:  # the index holds another type: nothing to prune
+        except ResponseError as exc:  # the index holds another type: nothing to prune
+            if not _decode.wrong_type(exc):
+                raise
             return 0
         if not ids:
             return removed

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from redis.exceptions import ResponseError
 
-from . import _decode, _scripts
+from . import _scripts
+from ._decode import MAX_MS, integer, text, wrong_type
 from ._errors import translate
 from ._keys import queue_registry
 from ._schedule import Schedule, from_ms, to_ms
@@ -138,29 +139,31 @@ async def list_schedules(queue: Queue) -> list[ScheduleInfo]:
     try:
         async with translate():
             raw = await queue.redis.hgetall(queue.keys.cron)
-    except ResponseError:
+    except ResponseError as exc:
+        if not wrong_type(exc):
+            raise
         return []
     return sorted((read_schedule(queue.name, name, value) for name, value in raw.items()), key=lambda s: s.name)
 
 
 def read_schedule(queue: str, name: object, value: object) -> ScheduleInfo:
     """Build a :class:`ScheduleInfo` from one field and value of a queue's ``cron`` hash; never raises."""
-    text = _decode.text(name)
+    shown = text(name)
     try:
         rec = loads_json(value)  # type: ignore[arg-type]  # anything else raises, and is caught
     except Exception as exc:  # noqa: BLE001 - RecursionError, ValueError: shown as unreadable
-        return _unreadable_schedule(queue, text, value, f"record is not JSON ({type(exc).__name__})")
+        return _unreadable_schedule(queue, shown, value, f"record is not JSON ({type(exc).__name__})")
     if not isinstance(rec, dict):
-        return _unreadable_schedule(queue, text, value, "record is not a JSON object")
-    fired = _decode.integer(rec.get("fired", 0), 0)
-    skipped = _decode.integer(rec.get("skipped", 0), 0)
+        return _unreadable_schedule(queue, shown, value, "record is not a JSON object")
+    fired = integer(rec.get("fired", 0), 0)
+    skipped = integer(rec.get("skipped", 0), 0)
     spec, last_job = rec.get("spec", ""), rec.get("last_job")
     if fired is None or skipped is None:
-        return _unreadable_schedule(queue, text, value, "'fired' or 'skipped' is not a count")
+        return _unreadable_schedule(queue, shown, value, "'fired' or 'skipped' is not a count")
     if not isinstance(spec, str) or not (last_job is None or isinstance(last_job, str | int)):
-        return _unreadable_schedule(queue, text, value, "'spec' or 'last_job' is not text")
+        return _unreadable_schedule(queue, shown, value, "'spec' or 'last_job' is not text")
     return ScheduleInfo(
-        text,
+        shown,
         queue,
         spec,
         rec.get("paused") is True,
@@ -233,8 +236,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _instant(value: Any) -> datetime | None:
-    ms = _decode.integer(value, 0, _decode.MAX_MS) if isinstance(value, int | float) else None
+def _instant(value: object) -> datetime | None:
+    """A millisecond timestamp from Redis (a number, or its text) as a datetime; None if it is not one."""
+    ms = integer(value, 0, MAX_MS)
     return None if ms is None else from_ms(ms)
 
 

@@ -58,8 +58,9 @@ if TYPE_CHECKING:
     from ._execution import ClaimedJob
     from ._queue import Call, Queue
 
-MAX_STEPS = 10_000_000
-"""The most inputs a workflow step is believed to receive (a group's callback gets one per member)."""
+MAX_STEPS = 1_000_000
+"""The most inputs a workflow step is believed to receive (a group's callback gets one per member);
+the same bound as ``MAX_STEPS`` in ``lua/_guard.lua``."""
 
 
 class WorkflowStatus(enum.StrEnum):
@@ -198,7 +199,9 @@ async def _info(queue: Queue, workflow_id: str) -> WorkflowInfo:
     async with translate():
         try:
             raw = await queue.redis.hget(queue.keys.flows, workflow_id)
-        except ResponseError:  # the flows key holds another type
+        except ResponseError as exc:  # the flows key holds another type
+            if not _decode.wrong_type(exc):
+                raise
             raw = None
     if raw is None or workflow_id.endswith(_DATA_SUFFIXES):
         raise JobNotFound(f"no workflow {workflow_id!r} in queue {queue.name!r}")

@@ -97,3 +97,15 @@ def test_too_deep_is_iterative_and_counts_levels() -> None:
     assert not too_deep({"a": [{"b": 1}]}, 3)
     assert too_deep({"a": [{"b": 1}]}, 2)
     assert not too_deep("x" * 10, 0)
+
+
+def test_wrong_type_is_only_wrongtype() -> None:
+    from redis.exceptions import NoPermissionError, ResponseError
+
+    from aioresque._decode import raise_unless_wrong_type, wrong_type
+
+    assert wrong_type(ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"))
+    assert not wrong_type(NoPermissionError("NOPERM this user has no permissions")) and not wrong_type(None)
+    raise_unless_wrong_type([1, None, ResponseError("WRONGTYPE x")])
+    with pytest.raises(NoPermissionError):
+        raise_unless_wrong_type([ResponseError("WRONGTYPE x"), NoPermissionError("NOPERM")])

@@ -155,6 +155,7 @@ async def test_cli_lists_pauses_and_resumes_schedules(
         "last_job_id": None,
         "fired": 0,
         "skipped": 0,
+        "unreadable": None,
     }
     assert await anyio.to_thread.run_sync(main, ["cron", "pause", "new_year", "--queue", "yearly", *base]) == 0
     assert (await queue.sibling("yearly").schedules())[0].paused

@@ -247,6 +247,14 @@ async def test_cli_listings_survive_poison_and_escape_job_data(
     redis: Client, queue: Queue, redis_url: str, prefix: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await plant_dead_set(redis, queue)
+    k = queue.keys
+    await redis.hset(k.state, "evil", state(name=f"evil{HOSTILE}", worker=HOSTILE, reason=HOSTILE))
+    await redis.hset(k.jobs, "evil", json.dumps({"args": [HOSTILE], "kwargs": {HOSTILE: HOSTILE}}))
+    await redis.zadd(k.dead, {"evil": NOW_MS + 1})
+    good = {"id": f"h{HOSTILE}", "host": HOSTILE, "pid": 1, "queues": [HOSTILE], "concurrency": 4, "lease": 30000}
+    good |= {"in_flight": [HOSTILE], "paused": False, "started_at": NOW_MS, "last_heartbeat": NOW_MS}
+    await redis.set(worker_record(prefix, "evil"), json.dumps(good), px=60_000)
+    await redis.zadd(worker_index(prefix), {"evil": 2**52})
     await redis.hset(queue.keys.quarantine, NOT_UTF8, f"{NOW_MS}|queue|not valid UTF-8 {HOSTILE}")
     await redis.set(worker_record(prefix, "w"), "{{{", px=60_000)
     await redis.zadd(worker_index(prefix), {"w": 2**52})
@@ -265,6 +273,8 @@ async def test_cli_listings_survive_poison_and_escape_job_data(
     assert code == 0 and "\\x1b]0;pwned\\x07\\x0d" in out
     code, out = await cli(["job", "attempts-z"], redis_url, prefix, capsys)
     assert code == 0 and "unreadable" in out
+    code, out = await cli(["job", "evil"], redis_url, prefix, capsys)
+    assert code == 0 and out.count("\\x1b[2J") == 3 and "\\u001b[2J" in out  # name, worker, error; args as JSON
     code, out = await cli(["job", "deep-payload", "--json"], redis_url, prefix, capsys)
     assert code == 0 and json.loads(out)["payload_error"]
     code, out = await cli(["info"], redis_url, prefix, capsys)
@@ -328,6 +338,10 @@ async def test_cli_quarantine_drops_entries_as_listed_and_asks_before_dropping_a
     code, out = await cli(["quarantine", "default", "--delete", "\\xff\\xfe", "nope"], redis_url, prefix, capsys)
     assert code == 0 and "dropped 1 of 2 entries" in out
     assert [i.raw for i in await queue.quarantined()] == [b"a", b"b"]
+    code, out = await cli(["job", "a"], redis_url, prefix, capsys)  # no record, but quarantined: say why
+    assert code == 0 and out == "a: quarantined in default (dead: x)\n"
+    code, out = await cli(["job", "a", "--json"], redis_url, prefix, capsys)
+    assert code == 0 and json.loads(out)["quarantined"]["reason"] == "x"
     code, out = await cli(["quarantine", "--delete-all"], redis_url, prefix, capsys)  # no terminal, no --yes
     assert code == 2 and len(await queue.quarantined()) == 2
     code, out = await cli(["quarantine", "--delete-all", "--yes", "--json"], redis_url, prefix, capsys)
@@ -360,3 +374,31 @@ async def test_listings_do_not_load_huge_records(redis: Client, queue: Queue) ->
     assert "too large to list" in str(by_id["far-future"].unreadable)
     assert {(n, c) for n, _, c in await _top_errors(queue)} == {("always_fails", 2), ("always_fails", 1)}
     assert (await queue.job("good0").info()).error == "ValueError: " + "x" * 3_000_000  # one job: read whole
+
+
+async def test_readers_hide_only_wrong_types_not_refused_permissions(
+    redis: Client, queue: Queue, redis_url: str
+) -> None:
+    from redis.exceptions import ResponseError
+
+    from aioresque import AioresqueError
+    from aioresque._connect import close_client, connect
+    from tests.conftest import backend
+
+    if backend() != "single":
+        pytest.skip("ACL users are per node")
+    await queue.enqueue("add", 1, 2)
+    user = f"u{queue.prefix}"
+    await redis.execute_command("ACL", "SETUSER", user, "on", ">pw", f"~{queue.prefix}:*", "+@all", "-hlen", "-hstrlen")
+    try:
+        limited = connect(redis_url.replace("redis://", f"redis://{user}:pw@", 1))
+        try:
+            as_user = Queue(limited, "default", prefix=queue.prefix)
+            with pytest.raises((ResponseError, AioresqueError)):
+                await as_user.overview()  # HLEN refused: an error, not "0 quarantined"
+            with pytest.raises((ResponseError, AioresqueError)):
+                await as_user.list_jobs("queued")  # HSTRLEN refused
+        finally:
+            await close_client(limited)
+    finally:
+        await redis.execute_command("ACL", "DELUSER", user)
