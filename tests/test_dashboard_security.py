@@ -298,3 +298,13 @@ async def test_hostile_forms_and_cookies_never_get_a_500(client: httpx.AsyncClie
     client.cookies.set("aioresque_csrf", "\x7f" * 43)
     assert (await client.get("/")).status_code == 200
     assert not await queue.is_paused()
+
+
+async def test_an_unreachable_redis_is_a_503_page_without_the_password() -> None:
+    app = aioresque.dashboard(f"redis://admin:hunter2@127.0.0.1:{_free_port()}/0", secret=SECRET)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://dash") as c:
+        response = await c.get("/queues")
+    assert response.status_code == 503 and "Redis unreachable" in response.text
+    assert "hunter2" not in response.text
+    _assert_secure_headers(response)

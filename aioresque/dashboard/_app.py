@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from .. import _admin
 from .._connect import redact_urls
 from .._decode import MAX_MS, number
-from .._errors import AioresqueError, ConfigurationError, JobNotFound
+from .._errors import AioresqueError, ConfigurationError, ConnectionLost, JobNotFound
 from .._metrics import prometheus_metrics
 from .._names import NameKind, check_name, is_valid_name
 from .._queue import Queue
@@ -169,11 +169,16 @@ class _Views:
 
     async def server_error(self, request: Request, exc: Exception) -> Response:
         # Answered by Starlette's outermost middleware, past SecurityHeaders: add them here.
-        message = f"internal error ({type(exc).__name__}): {redact_urls(str(exc))}"
+        if isinstance(exc, ConnectionLost):
+            status, heading = 503, "Redis unreachable"
+            message = f"cannot reach Redis: {redact_urls(str(exc))}. The page tries again on reload."
+        else:
+            status, heading = 500, "Internal error"
+            message = f"internal error ({type(exc).__name__}): {redact_urls(str(exc))}"
         try:
-            response = self._render(request, "error.html", 500, page=None, heading="Internal error", message=message)
+            response = self._render(request, "error.html", status, page=None, heading=heading, message=message)
         except Exception:  # noqa: BLE001 - the error page must not fail in turn
-            response = PlainTextResponse(message, status_code=500)
+            response = PlainTextResponse(message, status_code=status)
         response.headers.update(dict(SECURITY_HEADERS))
         return response
 
