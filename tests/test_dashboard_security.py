@@ -80,6 +80,8 @@ async def test_every_response_carries_the_security_headers(client: httpx.AsyncCl
     assert [r.status_code for r in responses] == [200, 200, 200, 404, 400, 404, 200, 200, 200, 403, 303]
     for response in responses:
         _assert_secure_headers(response)
+    for response in responses[:5]:  # the pages: each carries a CSRF token
+        assert response.headers["cache-control"] == "no-store"
 
 
 async def test_templates_need_no_inline_script_or_style(client: httpx.AsyncClient) -> None:

@@ -162,7 +162,8 @@ class _Views:
             now=datetime.now(UTC),
             **context,
         )
-        response = HTMLResponse(html, status_code=status_code)
+        # Pages carry a CSRF token and job data: no cache (a proxy's or the browser's) may keep them.
+        response = HTMLResponse(html, status_code=status_code, headers={"cache-control": "no-store"})
         if request.cookies.get(CSRF_COOKIE) != session:
             set_session_cookie(response, request, session, base or "/")
         return response
