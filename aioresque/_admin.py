@@ -80,6 +80,7 @@ __all__ = [
     "Sizes",
     "delete_jobs",
     "delete_matching",
+    "delete_raw",
     "history",
     "history_points",
     "id_text",
@@ -233,6 +234,27 @@ async def delete_jobs(queue: Queue, ids: Collection[str], progress: Progress | N
         deleted += d
         running += r
         done += len(chunk)
+        if progress is not None:
+            progress(done, len(ids))
+    return deleted, running
+
+
+async def delete_raw(queue: Queue, raw_ids: Collection[bytes], progress: Progress | None = None) -> tuple[int, int]:
+    """Delete jobs given their ids as stored (bytes): how unreadable records are removed.
+
+    An id that is not valid UTF-8 cannot be named as text; :attr:`Selection.unreadable_raw`
+    holds such ids. Running jobs are skipped, as by :func:`delete_jobs`.
+
+    Returns:
+        ``(deleted, skipped because running)``.
+    """
+    deleted = running = done = 0
+    ids = list(raw_ids)
+    for i in range(0, len(ids), BATCH):
+        d, r = await _delete_batch(queue, ids[i : i + BATCH], "any")
+        deleted += d
+        running += r
+        done = min(len(ids), i + BATCH)
         if progress is not None:
             progress(done, len(ids))
     return deleted, running

@@ -375,7 +375,9 @@ def describe_job(info: JobInfo, colour: bool) -> str:
     width = max(len(k) for k, _ in fields)
     text = "\n".join(f"{paint(k.rjust(width), 'bold', colour)}  {v}" for k, v in fields)
     if info.traceback:
-        text += "\n" + paint("traceback", "bold", colour) + "\n" + clean(info.traceback.rstrip(), multiline=True)
+        tb = info.traceback.rstrip()
+        tb = tb if len(tb) <= SHOWN else "…" + tb[-SHOWN:]  # the end says what failed
+        text += "\n" + paint("traceback", "bold", colour) + "\n" + clean(tb, multiline=True)
     return text
 
 

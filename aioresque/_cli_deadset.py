@@ -62,6 +62,12 @@ def add_parser(sub: Any) -> None:
         )
         _filters(p, DEAD_SET)
         p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        if command == "delete":
+            p.add_argument(
+                "--unreadable",
+                action="store_true",
+                help="delete the records that cannot be read (of --status, in --queue or every queue) instead",
+            )
         common(p)
         p.set_defaults(run=lambda a, c=command: run_command(a, _retry if c == "retry" else _delete))
 
@@ -165,7 +171,8 @@ async def _act(queue: Queue, args: argparse.Namespace, verb: str) -> int:
     selected = await _selected(queue, args, unreadable)
     count = sum(len(ids) for ids in selected.values())
     if unreadable and not args.json:
-        print(f"{len(unreadable)} unreadable record(s) skipped: {_listed(unreadable)}", file=sys.stderr)
+        hint = " (aioresque delete --unreadable removes them)" if verb == "delete" else ""
+        print(f"{len(unreadable)} unreadable record(s) skipped: {_listed(unreadable)}{hint}", file=sys.stderr)
     if count == 0:
         if args.json:
             emit_json({"selected": 0, "changed": 0, "running_skipped": 0, "unreadable_skipped": unreadable})
@@ -219,4 +226,44 @@ async def _retry(queue: Queue, args: argparse.Namespace) -> int:
 
 
 async def _delete(queue: Queue, args: argparse.Namespace) -> int:
+    if args.unreadable:
+        return await _delete_unreadable(queue, args)
     return await _act(queue, args, "delete")
+
+
+async def _delete_unreadable(queue: Queue, args: argparse.Namespace) -> int:
+    """``delete --unreadable``: remove the records no filter can select (ids that are not UTF-8 included)."""
+    if args.job_ids or not _filter(args).empty:
+        fail("--unreadable takes no ids and no --name/--error/--older-than/--newer-than (only --status, --queue)")
+    statuses = _statuses(args)
+    found = {}
+    for q in await _queues(queue, args):
+        selection = await _admin.select_ids(q, statuses)
+        if selection.unreadable_raw:
+            found[q.name] = selection
+    count = sum(len(s.unreadable_raw) for s in found.values())
+    if count == 0:
+        if args.json:
+            emit_json({"selected": 0, "deleted": 0, "running_skipped": 0})
+        else:
+            print("no unreadable records")
+        return 0
+    shown = [f"{name}/{i}" for name, s in found.items() for i in s.unreadable]
+    if not confirm(f"Delete {count} unreadable record(s) ({_listed(shown)})?", args):
+        print("nothing changed")
+        return 1
+    deleted = running = 0
+    progress = ProgressLine("delete:")
+    try:
+        for name, selection in found.items():
+            d, r = await _admin.delete_raw(queue.sibling(name), selection.unreadable_raw, progress)
+            deleted += d
+            running += r
+    finally:
+        progress.close()
+    if args.json:
+        emit_json({"selected": count, "deleted": deleted, "running_skipped": running})
+    else:
+        print(f"{deleted} of {count} unreadable record(s) deleted", end="")
+        print(f" ({running} running, skipped: cancel them first)" if running else "")
+    return 0

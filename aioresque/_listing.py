@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
-from . import _decode
-from ._connect import batch
+from . import _decode, _scripts
 from ._errors import ConfigurationError, translate
 from ._job import build_info, check_state, unreadable_info
 from ._overview import client_of, now_ms
@@ -206,8 +205,7 @@ async def _scan(queue: Queue, wanted: tuple[JobStatus, ...], flt: JobFilter) -> 
     now = await now_ms(queue)
     for where, newest_first in seen_sets:
         async for raw_ids in _id_batches(queue, where, newest_first):
-            keys = [queue.keys.state, queue.keys.errors] if flt.error else [queue.keys.state]
-            columns = await read_columns(queue, keys, raw_ids)
+            columns = await read_columns(queue, ["state", "errors"] if flt.error else ["state"], raw_ids)
             states = columns[0]
             errors = columns[1] if flt.error else [None] * len(raw_ids)
             found_in = _FOUND_IN[where]
@@ -253,44 +251,25 @@ class Oversized:
     size: int
 
 
-async def read_columns(queue: Queue, keys: list[str], ids: list[bytes]) -> list[list[Any]]:
-    """The values of ``ids`` in each of the hashes ``keys``, in two round trips; never fails on data.
+async def read_columns(queue: Queue, names: list[str], ids: list[bytes]) -> list[list[Any]]:
+    """The values of ``ids`` in each of the queue's hashes ``names``, in one round trip; never fails on data.
 
-    Each column holds, per id, the value, None (no such field), an
+    ``names`` are among ``state``, ``jobs``, ``results`` and ``errors``. Each
+    column holds, per id, the value, None (no such field), an
     :class:`Oversized` (over :data:`LIST_VALUE_LIMIT` bytes: not read, so one
-    huge record cannot make a listing load megabytes per row), or the
-    exception Redis answered (the key holds another type).
+    huge record cannot make a listing load megabytes per row; ``lua/peek.lua``),
+    or, for every id, the error Redis answered when the hash holds another type.
     """
+    calls = [("peek", [getattr(queue.keys, name)], [name, LIST_VALUE_LIMIT, *ids]) for name in names]
     async with translate():
-        pipe = batch(client_of(queue))
-        for key in keys:
-            for job_id in ids:
-                pipe.hstrlen(key, job_id)
-        sizes = await pipe.execute(raise_on_error=False)
-        _decode.raise_unless_wrong_type(sizes)
-        pipe = batch(client_of(queue))
-        wanted: list[list[bytes]] = []
-        for n, key in enumerate(keys):
-            row = sizes[n * len(ids) : (n + 1) * len(ids)]
-            small = [i for i, size in zip(ids, row, strict=True) if isinstance(size, int) and size <= LIST_VALUE_LIMIT]
-            wanted.append(small)
-            if small:
-                pipe.hmget(key, small)
-        reply_list = await pipe.execute(raise_on_error=False)
-        _decode.raise_unless_wrong_type(reply_list)
-        replies = iter(reply_list)
-    columns = []
-    for n, small in enumerate(wanted):
-        values = dict(zip(small, column(next(replies), len(small)), strict=True)) if small else {}
-        values_of: list[Any] = []
-        for job_id, size in zip(ids, sizes[n * len(ids) : (n + 1) * len(ids)], strict=True):
-            if isinstance(size, Exception):
-                values_of.append(size)
-            elif isinstance(size, int) and size > LIST_VALUE_LIMIT:
-                values_of.append(Oversized(size))
-            else:
-                values_of.append(values.get(job_id))
-        columns.append(values_of)
+        replies = await _scripts.run_many(client_of(queue), calls)
+        _decode.raise_unless_wrong_type(replies)
+    columns: list[list[Any]] = []
+    for reply in replies:
+        if isinstance(reply, Exception) or not isinstance(reply, list) or len(reply) != len(ids):
+            columns.append([reply if isinstance(reply, Exception) else None] * len(ids))
+            continue
+        columns.append([Oversized(v) if isinstance(v, int) else v for v in reply])
     return columns
 
 
@@ -318,6 +297,8 @@ class Selection:
     """Ids of the readable jobs the statuses and filter select."""
     unreadable: list[str]
     """Ids (escaped if not UTF-8) of records that could not be read, so were not selected."""
+    unreadable_raw: list[bytes] = dataclasses.field(default_factory=list)
+    """The same ids as stored (bytes), to delete them with :func:`aioresque._admin.delete_raw`."""
 
 
 async def select_ids(
@@ -330,11 +311,14 @@ async def select_ids(
     Bulk retry and delete act on :attr:`Selection.ids` and report how many
     records they skipped.
     """
-    ids: list[str] = []
-    unreadable: list[str] = []
+    selection = Selection([], [])
     async for seen in _scan(queue, parse_statuses(statuses), job_filter or JobFilter()):
-        (ids if seen.why is None else unreadable).append(seen.id)
-    return Selection(ids, unreadable)
+        if seen.why is None:
+            selection.ids.append(seen.id)
+        else:
+            selection.unreadable.append(seen.id)
+            selection.unreadable_raw.append(seen.raw_id)
+    return selection
 
 
 async def list_jobs(
@@ -424,9 +408,8 @@ async def _infos(queue: Queue, page: list[tuple[bytes, JobStatus]]) -> list[JobI
     """The :class:`JobInfo` of each ``(raw id, status of its collection)``; unreadable ones marked."""
     if not page:
         return []
-    k = queue.keys
     ids = [raw for raw, _ in page]
-    states, payloads, results, errors = await read_columns(queue, [k.state, k.jobs, k.results, k.errors], ids)
+    states, payloads, results, errors = await read_columns(queue, ["state", "jobs", "results", "errors"], ids)
     out = []
     for (raw_id, found_in), raw, payload, result, error in zip(page, states, payloads, results, errors, strict=True):
         text, problem = id_text(raw_id)
@@ -469,7 +452,7 @@ async def top_errors(queue: Queue, limit: int = 3, *, newest: int = 1000) -> lis
             break
         ids = ids[: newest - seen]
         seen += len(ids)
-        states, errors = await read_columns(queue, [queue.keys.state, queue.keys.errors], ids)
+        states, errors = await read_columns(queue, ["state", "errors"], ids)
         for raw_state, raw_error in zip(states, errors, strict=True):
             state, why = check_state(None if isinstance(raw_state, Exception | Oversized) else raw_state)
             if state is None or why is not None:

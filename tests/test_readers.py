@@ -323,6 +323,11 @@ async def test_cli_bulk_retry_reports_what_it_skipped(
     assert code == 0 and "1 job(s) not retried: their records cannot be read" in out
     code, out = await cli(["quarantine", "default", "--delete-all", "--yes"], redis_url, prefix, capsys)
     assert code == 0 and "nothing quarantined" in out
+    code, out = await cli(["delete", "--unreadable", "--name", "x"], redis_url, prefix, capsys)
+    assert code == 2  # the filters cannot select what cannot be read
+    code, out = await cli(["delete", "--unreadable", "--yes"], redis_url, prefix, capsys)
+    assert code == 0 and "6 of 6 unreadable record(s) deleted" in out
+    assert await redis.zcard(queue.keys.dead) == 0 and not await redis.hexists(queue.keys.state, NOT_UTF8)
 
 
 async def test_cli_quarantine_drops_entries_as_listed_and_asks_before_dropping_all(
