@@ -221,3 +221,22 @@ async def test_quarantine_entries_can_be_dropped_from_the_page(
     read_only = aioresque.dashboard(queue, read_only=True)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=read_only), base_url="http://dash") as c:
         assert "Drop selected" not in (await c.get("/quarantine")).text
+
+
+async def test_delete_unreadable_removes_exactly_the_unreadable_records(
+    client: httpx.AsyncClient, queue: Queue, redis: Redis
+) -> None:
+    page = (await client.get("/jobs/dead", params={"queue": "default"})).text
+    assert 'id="delete-unreadable"' in page
+    token = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert token is not None
+    form = {"csrf": token.group(1), "scope": "unreadable", "queue": "default", "next": "/jobs/dead?queue=default"}
+    response = await client.post("/jobs/dead/delete", data=form)
+    assert response.status_code == 303
+    message = unquote_plus(response.headers["location"])
+    assert "deleted 6 of 6 unreadable record(s)" in message, message
+    assert not await redis.hexists(queue.keys.state, b"p-\xff\xfe")  # an id that is not UTF-8, gone too
+    after = (await client.get("/jobs/dead", params={"queue": "default"})).text
+    assert "unreadable" not in after and 'data-job="broken"' in after and 'data-job="p-deep"' in after
+    retry = await client.post("/jobs/dead/retry", data=form)
+    assert retry.status_code == 404

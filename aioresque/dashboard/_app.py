@@ -416,8 +416,12 @@ class _Views:
             return PlainTextResponse("unknown action", status_code=404)
         _, statuses = JOB_LISTS[kind]
         selected: dict[str, list[str]] = {}
+        raw: dict[str, list[bytes]] = {}  # unreadable records as stored, for scope=unreadable
         skipped = unreadable = 0
-        if (form.get("scope") or [""])[0] == "all":
+        scope = (form.get("scope") or [""])[0]
+        if scope == "unreadable" and action != "delete":
+            return PlainTextResponse("unreadable records can only be deleted", status_code=404)
+        if scope in {"all", "unreadable"}:
             fields = {k: v[0] for k, v in form.items() if v}
             try:
                 job_filter = _filter_from(fields)
@@ -430,9 +434,16 @@ class _Views:
                 statuses = (JobStatus(fields["status"]),)
             for name in names:
                 selection = await _admin.select_ids(self._sibling(name), statuses, job_filter)
+                if scope == "unreadable":
+                    raw[name] = selection.unreadable_raw
+                    continue
                 unreadable += len(selection.unreadable)
                 if selection.ids:
                     selected[name] = selection.ids
+            if scope == "unreadable":
+                found = sum(len(ids) for ids in raw.values())
+                deleted = sum([(await _admin.delete_raw(self._sibling(name), ids))[0] for name, ids in raw.items()])
+                return self._back(request, form, f"deleted {deleted} of {found} unreadable record(s)")
         else:
             # Each box is "<queue>/<job id>", both quoted as path segments (see jobs.html).
             for value in form.get("job", []):
