@@ -10,11 +10,13 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from ._decode import printable
+from ._errors import ConfigurationError
 from ._keys import DEFAULT_PREFIX
+from ._names import NameKind, check_name
 from ._queue import DEFAULT_URL
 
 EXIT_USAGE = 2
@@ -57,7 +59,36 @@ def default_url() -> str:
 def connection_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--redis-url`` and ``--prefix``, the options every command that talks to Redis takes."""
     parser.add_argument("--redis-url", default=None, help=f"Redis URL (default: $AIORESQUE_REDIS_URL or {DEFAULT_URL})")
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"Redis key namespace (default: {DEFAULT_PREFIX})")
+    parser.add_argument(
+        "--prefix",
+        type=name_of("prefix"),
+        default=DEFAULT_PREFIX,
+        help=f"Redis key namespace (default: {DEFAULT_PREFIX})",
+    )
+
+
+def name_of(kind: NameKind) -> Callable[[str], str]:
+    """argparse type: a queue name, job id, handler name or prefix that follows the name rule."""
+
+    def parse(text: str) -> str:
+        try:
+            return check_name(text, kind)
+        except ConfigurationError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def queue_list(text: str) -> str:
+    """argparse type: ``--queues``, comma-separated queue names or ``*``, normalized (``"a,b"``)."""
+    names = [q.strip() for q in text.split(",") if q.strip()]
+    if names == ["*"]:
+        return "*"
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one queue, or '*' for all")
+    if "*" in names:
+        raise argparse.ArgumentTypeError("'*' cannot be combined with queue names")
+    return ",".join(name_of("queue name")(name) for name in names)
 
 
 def positive_float(text: str) -> float:

@@ -21,7 +21,7 @@ import anyio
 from redis.exceptions import ResponseError
 
 from . import _admin, _quarantine
-from ._cli import connection_options, default_url, fail
+from ._cli import connection_options, default_url, fail, name_of
 from ._cli_format import ProgressLine, ago, clean, jsonable, paint, short_duration, shorten, table, use_colour
 from ._errors import AioresqueError, JobNotFound
 from ._queue import Queue
@@ -53,17 +53,19 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=lambda a: run_command(a, _queues))
 
     p = sub.add_parser("job", help="everything recorded about one job")
-    p.add_argument("job_id", metavar="ID")
-    p.add_argument("--queue", default=None, help="the job's queue (default: search every queue)")
+    p.add_argument("job_id", metavar="ID", type=name_of("job id"))
+    p.add_argument(
+        "--queue", type=name_of("queue name"), default=None, help="the job's queue (default: search every queue)"
+    )
     common(p)
     p.set_defaults(run=lambda a: run_command(a, _job))
 
     p = sub.add_parser("enqueue", help="enqueue a job: NAME followed by JSON arguments")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", type=name_of("handler name"))
     p.add_argument("args", metavar="ARG", nargs="*", help="JSON values, e.g. 1 '\"text\"' '{\"a\": 1}'")
     p.add_argument("--kwargs", default=None, help="JSON object of keyword arguments")
-    p.add_argument("--queue", default="default", help="queue (default: default)")
-    p.add_argument("--id", dest="job_id", default=None, help="job id (default: random)")
+    p.add_argument("--queue", type=name_of("queue name"), default="default", help="queue (default: default)")
+    p.add_argument("--id", dest="job_id", type=name_of("job id"), default=None, help="job id (default: random)")
     p.add_argument("--delay", type=float, default=None, help="seconds before it may run")
     p.add_argument("--max-attempts", type=int, default=None, help="attempts before it is dead")
     p.add_argument("--timeout", type=float, default=None, help="seconds an attempt may run")
@@ -81,19 +83,21 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=lambda a: run_command(a, _enqueue))
 
     p = sub.add_parser("cancel", help="cancel a job (waiting or running)")
-    p.add_argument("job_id", metavar="ID")
-    p.add_argument("--queue", default=None, help="the job's queue (default: search every queue)")
+    p.add_argument("job_id", metavar="ID", type=name_of("job id"))
+    p.add_argument(
+        "--queue", type=name_of("queue name"), default=None, help="the job's queue (default: search every queue)"
+    )
     common(p)
     p.set_defaults(run=lambda a: run_command(a, _cancel))
 
     for verb, text in (("pause", "stop workers claiming from QUEUE"), ("resume", "let workers claim from QUEUE")):
         p = sub.add_parser(verb, help=text)
-        p.add_argument("queue", metavar="QUEUE")
+        p.add_argument("queue", metavar="QUEUE", type=name_of("queue name"))
         common(p, json_flag=False)
         p.set_defaults(run=lambda a, v=verb: run_command(a, _pause if v == "pause" else _resume))
 
     p = sub.add_parser("purge", help="delete every job waiting in QUEUE (asks first)")
-    p.add_argument("queue", metavar="QUEUE")
+    p.add_argument("queue", metavar="QUEUE", type=name_of("queue name"))
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     common(p, json_flag=False)
     p.set_defaults(run=lambda a: run_command(a, _purge))

@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from ._cli import connection_options, default_url, fail
+from ._cli import connection_options, default_url, fail, name_of
 from ._cli_format import clean, paint, shorten, table, use_colour
 from ._errors import AioresqueError
 from ._queue import Queue
@@ -31,14 +31,21 @@ def add_parser(sub: Any) -> None:
     actions = cron.add_subparsers(dest="cron_action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="list every schedule and its last and next tick")
     connection_options(listing)
-    listing.add_argument("--queue", default=None, help="only this queue's schedules (default: every known queue)")
+    listing.add_argument(
+        "--queue",
+        type=name_of("queue name"),
+        default=None,
+        help="only this queue's schedules (default: every known queue)",
+    )
     listing.add_argument("--json", action="store_true", help="print one JSON object per schedule")
     listing.set_defaults(run=_run_list)
     for action, text in (("pause", "skip a schedule's ticks until resumed"), ("resume", "resume a paused schedule")):
         p = actions.add_parser(action, help=text)
-        p.add_argument("name", help="the schedule's name (its handler's job name)")
+        p.add_argument("name", type=name_of("handler name"), help="the schedule's name (its handler's job name)")
         connection_options(p)
-        p.add_argument("--queue", default="default", help="the schedule's queue (default: default)")
+        p.add_argument(
+            "--queue", type=name_of("queue name"), default="default", help="the schedule's queue (default: default)"
+        )
         p.set_defaults(run=_run_pause, paused=action == "pause")
 
 

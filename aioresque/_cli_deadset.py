@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from . import _admin
-from ._cli import fail
+from ._cli import fail, name_of
 from ._cli_admin import common, confirm, emit_json, run_command
 from ._cli_format import ProgressLine, ago, clean, jsonable, paint, parse_duration, shorten, table, use_colour
 from ._queue import Queue
@@ -25,7 +25,7 @@ DEAD_SET = "failed,dead,cancelled"
 
 
 def _filters(p: argparse.ArgumentParser, default_status: str) -> None:
-    p.add_argument("--queue", default=None, help="one queue (default: every known queue)")
+    p.add_argument("--queue", type=name_of("queue name"), default=None, help="one queue (default: every known queue)")
     p.add_argument(
         "--status", default=default_status, help=f"comma-separated statuses to select (default: {default_status})"
     )
@@ -53,7 +53,13 @@ def add_parser(sub: Any) -> None:
         ("delete", "delete jobs (ids, or every job the filters select); running jobs are skipped"),
     ):
         p = sub.add_parser(command, help=text)
-        p.add_argument("job_ids", metavar="ID", nargs="*", help="job ids (default: select with the filters)")
+        p.add_argument(
+            "job_ids",
+            metavar="ID",
+            type=name_of("job id"),
+            nargs="*",
+            help="job ids (default: select with the filters)",
+        )
         _filters(p, DEAD_SET)
         p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         if command == "delete":

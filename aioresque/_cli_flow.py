@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from ._cli import connection_options, default_url, fail
+from ._cli import connection_options, default_url, fail, name_of
 from ._cli_format import clean, paint, shorten, table, use_colour
 from ._errors import AioresqueError
 from ._limits import LimitGroup
@@ -31,13 +31,13 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=_run_limits)
 
     w = sub.add_parser("workflow", help="show a workflow (chain or group) and its jobs")
-    w.add_argument("workflow_id", help="the workflow's id")
+    w.add_argument("workflow_id", type=name_of("job id"), help="the workflow's id")
     _common(w)
     w.set_defaults(run=_run_workflow)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--queue", default="default", help="the queue (default: default)")
+    parser.add_argument("--queue", type=name_of("queue name"), default="default", help="the queue (default: default)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     connection_options(parser)
 

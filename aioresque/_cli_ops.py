@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from ._cli import connection_options, default_url, fail
+from ._cli import connection_options, default_url, fail, queue_list
 from ._cli_admin import worker_table
 from ._cli_format import clean, shorten, table, use_colour
 from ._connect import close_client, connect
@@ -45,7 +45,9 @@ def add_parser(sub: Any) -> None:
 
     r = sub.add_parser("recover", help="requeue jobs whose worker vanished (expired leases), now")
     connection_options(r)
-    r.add_argument("--queues", default="*", help="comma-separated queues, or '*' for every known queue (default)")
+    r.add_argument(
+        "--queues", type=queue_list, default="*", help="comma-separated queues, or '*' for every known queue (default)"
+    )
     r.add_argument("--max-lost", type=int, default=3, help="losses before a job goes to the dead set (default: 3)")
     r.set_defaults(run=_run_recover)
 

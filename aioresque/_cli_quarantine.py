@@ -15,6 +15,7 @@ import argparse
 import sys
 from typing import Any
 
+from ._cli import name_of
 from ._cli_admin import common, confirm, emit_json, run_command
 from ._cli_format import ago, clean, paint, shorten, table, use_colour
 from ._quarantine import LIST_LIMIT, QuarantinedItem
@@ -24,7 +25,14 @@ from ._queue import Queue
 def add_parser(sub: Any) -> None:
     """Add the ``quarantine`` subcommand."""
     p = sub.add_parser("quarantine", help="list (or drop) what was found in a queue that cannot be a job")
-    p.add_argument("queue", metavar="QUEUE", nargs="?", default=None, help="one queue (default: every known queue)")
+    p.add_argument(
+        "queue",
+        metavar="QUEUE",
+        type=name_of("queue name"),
+        nargs="?",
+        default=None,
+        help="one queue (default: every known queue)",
+    )
     p.add_argument("--delete", nargs="+", default=None, metavar="ENTRY", help="drop these entries (as listed)")
     p.add_argument("--delete-all", action="store_true", help="drop every entry (asks first)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from ._cli import default_url, fail, positive_float, positive_int
+from ._cli import default_url, fail, name_of, positive_float, positive_int, queue_list
 from ._errors import AioresqueError, ConfigurationError
 from ._handler import Registry
 from ._keys import DEFAULT_PREFIX
@@ -37,6 +37,7 @@ def add_parser(sub: Any) -> None:
     w.add_argument("--redis-url", default=None, help=f"Redis URL (default: $AIORESQUE_REDIS_URL or {DEFAULT_URL})")
     w.add_argument(
         "--queues",
+        type=queue_list,
         default="default",
         help="comma-separated queues in priority order, or '*' for all (default: default)",
     )
@@ -52,7 +53,12 @@ def add_parser(sub: Any) -> None:
     w.add_argument(
         "--grace", type=positive_float, default=25.0, help="seconds to let jobs finish on shutdown (default: 25)"
     )
-    w.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"Redis key namespace (default: {DEFAULT_PREFIX})")
+    w.add_argument(
+        "--prefix",
+        type=name_of("prefix"),
+        default=DEFAULT_PREFIX,
+        help=f"Redis key namespace (default: {DEFAULT_PREFIX})",
+    )
     w.add_argument(
         "--log-level",
         default="INFO",

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from functools import cache
 from typing import Any, TypeAlias
 from urllib.parse import unquote
@@ -78,6 +79,39 @@ class ClusterClient(RedisCluster):
         """Close every connection; a later command loads the topology again."""
         self._ready = False
         await super().aclose()
+
+
+_SECRET_PARAM = re.compile(r"(?i)([?&;](?:[a-z_]*pass(?:word|wd)?|[a-z_]*token|[a-z_]*secret|auth)=)[^&;#]*")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (and any secret query parameter) replaced by ``***``.
+
+    The one helper for showing a Redis URL to a person: log lines, error
+    messages, ``repr``, CLI and supervisor output. ``redis://user:s3cret@host/0``
+    becomes ``redis://user:***@host/0``; userinfo without a ``:`` (a bare token,
+    ``redis://t0ken@host``) is replaced whole; query parameters named like a
+    password, token or secret (``?password=...``) keep only their name. Works on
+    text that is not a valid URL too (it never raises), so a parse error can
+    show what it could not parse.
+
+    Args:
+        url: a Redis URL, or any text given where one was expected.
+
+    Returns:
+        The same text with every secret replaced by ``***``.
+    """
+    text = str(url)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    # The last "@" anywhere ends the userinfo: a password may hold an
+    # unescaped "/", "?" or "#", and hiding too much beats showing a secret.
+    at = rest.rfind("@")
+    if at >= 0:
+        user, colon, _ = rest[:at].partition(":")
+        rest = ("***" if not colon or "/" in user or "?" in user else f"{user}:***") + rest[at:]
+    return scheme + sep + _SECRET_PARAM.sub(r"\1***", rest)
 
 
 def is_cluster(client: Any) -> bool:
@@ -208,3 +242,11 @@ def batch(client: Client) -> Any:
     if is_cluster(client):
         return client.pipeline()
     return client.pipeline(transaction=False)
+
+
+_ANY_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` (an error message, a log line) with every URL in it passed through :func:`redact_url`."""
+    return _ANY_URL.sub(lambda m: redact_url(m.group()), text)

@@ -21,15 +21,17 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from . import _typed
 from ._errors import ConfigurationError, NonRetryable, Retry
 from ._limits import LimitKey, Limits, RateLimit
+from ._names import MAX_NAME_LENGTH, check_name, is_valid_name
 from ._retry import Backoff
 from ._schedule import Schedule
+from ._scheduler import job_id_for
 from ._unique import Unique
 
 if TYPE_CHECKING:
@@ -124,8 +126,8 @@ class JobFunction(Generic[P, R]):
         if timeout is not None and timeout <= 0:
             raise ConfigurationError(f"timeout must be positive or None, got {timeout}")
         self.fn = fn
-        self.name = name or fn.__name__
-        self.queue = queue
+        self.name = check_name(getattr(fn, "__name__", "") if name is None else name, "handler name")
+        self.queue = None if queue is None else check_name(queue, "queue name")
         self.max_attempts = max_attempts
         self.timeout = timeout
         self.is_async = inspect.iscoroutinefunction(fn)
@@ -138,6 +140,14 @@ class JobFunction(Generic[P, R]):
             self.schedule = Schedule.of(cron=cron, every=every, tz=tz)
             if not _callable_without_arguments(fn):
                 raise ConfigurationError(f"{self.name}: a scheduled handler is called without arguments")
+            # Its jobs' ids embed the name (job_id_for) and must follow the name rule too.
+            longest = job_id_for(self.name, datetime(9999, 12, 31, 23, 59, tzinfo=UTC))
+            if not is_valid_name(longest):
+                room = MAX_NAME_LENGTH - (len(longest) - len(self.name))
+                raise ConfigurationError(
+                    f"{self.name[:60]!r}: a scheduled handler's name is at most {room} characters, "
+                    f"so that its job ids ({longest[:5]}<name>:<ms>) follow the name rule"
+                )
         elif tz is not None:
             raise ConfigurationError("tz= needs cron=")
         if unique is True:
@@ -320,7 +330,9 @@ def job(
 
     Raises:
         ConfigurationError: for a non-positive ``max_attempts`` or
-            ``timeout``, a bad schedule, ``retry_on`` or hook.
+            ``timeout``, a bad schedule, ``retry_on`` or hook, or a ``name``
+            (the function's name by default) or ``queue`` that breaks the
+            name rule (``docs/concepts.md``; a lambda needs ``name=``).
     """
 
     def wrap(f: Callable[P, R]) -> JobFunction[P, R]:

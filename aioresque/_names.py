@@ -2,9 +2,10 @@
 
 Queue names, job ids, handler names and key prefixes all follow it::
 
-    1 to 200 characters: ASCII letters, digits and - _ . : @ + =
+    1 to 200 characters: ASCII letters, digits and - _ . : @ + =, but not . or ..
 
-Nothing else: no ``/`` (dashboard paths), no ``*?[]`` (SCAN patterns), no
+Nothing else: no ``/`` (dashboard paths), not ``.`` or ``..`` (which every
+browser and HTTP client resolves away as a URL path segment, even encoded), no ``*?[]`` (SCAN patterns), no
 ``{}`` (cluster hash tags), no whitespace or control characters (logs and
 terminals), no non-ASCII (look-alike characters). :func:`check_name` is the
 only place the rule is enforced; the producer API, the CLI, the dashboard's
@@ -26,12 +27,14 @@ MAX_NAME_LENGTH = 200
 NAME_PUNCTUATION = "-_.:@+="
 """The punctuation a name may contain besides ASCII letters and digits."""
 
-NAME_RULE = f"1 to {MAX_NAME_LENGTH} characters: ASCII letters, digits and {' '.join(NAME_PUNCTUATION)}"
+NAME_RULE = (
+    f"1 to {MAX_NAME_LENGTH} characters: ASCII letters, digits and {' '.join(NAME_PUNCTUATION)}, but not . or .."
+)
 """The rule in words, as every error message states it."""
 
 NameKind = Literal["queue name", "job id", "handler name", "prefix"]
 
-_VALID = re.compile(rf"[A-Za-z0-9{re.escape(NAME_PUNCTUATION)}]{{1,{MAX_NAME_LENGTH}}}")
+_VALID = re.compile(rf"(?!\.\.?\Z)[A-Za-z0-9{re.escape(NAME_PUNCTUATION)}]{{1,{MAX_NAME_LENGTH}}}")
 
 
 def is_valid_name(name: object) -> bool:

@@ -22,6 +22,7 @@ from ._job import Job
 from ._keys import DEFAULT_PREFIX, QueueKeys, queue_registry
 from ._limits import LimitGroup, check_key, limit_groups
 from ._middleware import EnqueueMiddleware, enqueue_chain
+from ._names import check_name, is_valid_name
 from ._quarantine import QuarantinedItem
 from ._recovery import recover_queue
 from ._scheduler import ScheduleInfo
@@ -154,7 +155,8 @@ class Queue:
         middleware: Sequence[EnqueueMiddleware] = (),
         max_result_bytes: int = DEFAULT_MAX_RESULT,
     ) -> None:
-        _check_name(name)
+        check_name(name, "queue name")
+        check_name(prefix, "prefix")
         self.redis = redis
         self.name = name
         self.prefix = prefix
@@ -204,8 +206,12 @@ class Queue:
             await close_client(self.redis)
 
     def sibling(self, name: str) -> Queue:
-        """The queue called ``name``, sharing this queue's client and settings."""
-        _check_name(name)
+        """The queue called ``name``, sharing this queue's client and settings.
+
+        Raises:
+            ConfigurationError: ``name`` breaks the name rule (see :mod:`aioresque._names`).
+        """
+        check_name(name, "queue name")
         queue = self._siblings.get(name)
         if queue is None:
             queue = Queue(
@@ -271,7 +277,8 @@ class Queue:
             SerializationError: an argument cannot be serialized (it is named).
             PayloadTooLarge: the payload exceeds ``max_payload_bytes``.
             ConfigurationError: a bad option (e.g. a naive ``_at``, or
-                ``_at`` with ``_delay``).
+                ``_at`` with ``_delay``), or a handler name, ``_job_id`` or
+                ``_queue`` that breaks the name rule (``docs/concepts.md``).
             ConnectionLost: Redis cannot be reached.
         """
         call = Call(
@@ -306,17 +313,17 @@ class Queue:
         return [await enqueue_chain(self._middleware, call, last) for call in calls]
 
     async def _enqueue_batch(self, calls: Iterable[Call]) -> list[Job]:
+        handler_names: set[str] = set()
         groups: dict[str, list[Any]] = {}
         counts: dict[str, int] = {}
         jobs: list[Job] = []
         total = 0
         for call in calls:
             queue = self if call.queue is None or call.queue == self.name else self.sibling(call.queue)
-            if call.job_id:
-                job_id = call.job_id
-                _check_job_id(job_id)
-            else:
-                job_id = uuid.uuid4().hex
+            # An empty id is refused, not replaced: only None means "make one up".
+            job_id = uuid.uuid4().hex if call.job_id is None else check_name(call.job_id, "job id")
+            if call.name not in handler_names:  # a batch repeats a few names: check each once
+                handler_names.add(check_name(call.name, "handler name"))
             group = groups.setdefault(queue.name, [])
             counts[queue.name] = counts.get(queue.name, 0) + 1
             payload = self.encode_payload(call.name, call.args, call.kwargs, call.meta)
@@ -519,7 +526,7 @@ class Queue:
             if not _decode.wrong_type(exc):
                 raise
             return []
-        return sorted(n for n in (_decode.strict_text(m) for m in names) if n is not None and _addressable(n))
+        return sorted(n for n in (_decode.strict_text(m) for m in names) if n is not None and is_valid_name(n))
 
     async def check_server(self) -> ServerInfo:
         """Check that the Redis server (every node of a Cluster) is recent enough.
@@ -715,25 +722,6 @@ class Queue:
             ConnectionLost: Redis cannot be reached.
         """
         return await Workflow.load(self, workflow_id)
-
-
-def _addressable(name: str) -> bool:
-    """Whether a queue name read from Redis passes the name rule (a registry member may not)."""
-    try:
-        _check_name(name)
-    except ConfigurationError:
-        return False
-    return True
-
-
-def _check_name(name: str) -> None:
-    if not name or any(c in name for c in "{}: \t\n"):
-        raise ConfigurationError(f"invalid queue name {name!r}: use letters, digits, '-', '_' or '.'")
-
-
-def _check_job_id(job_id: str) -> None:
-    if not job_id or len(job_id) > 256 or any(c in job_id for c in "{}\n"):
-        raise ConfigurationError(f"invalid job id {job_id!r}")
 
 
 @functools.lru_cache(maxsize=1024)

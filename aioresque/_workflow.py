@@ -51,6 +51,7 @@ from ._errors import ConfigurationError, JobNotFound, ResultTimeout, translate
 from ._job import Job
 from ._keys import queue_registry
 from ._limits import check_key
+from ._names import check_name
 from ._serializer import loads_json
 
 if TYPE_CHECKING:
@@ -276,10 +277,9 @@ async def enqueue_group(
 
 
 async def _enqueue(queue: Queue, kind: str, calls: list[Call], then: Call | None, workflow_id: str | None) -> Workflow:
-    from ._queue import _check_job_id, _max_attempts_arg, _timeout_ms
+    from ._queue import _max_attempts_arg, _timeout_ms
 
-    workflow_id = workflow_id or uuid.uuid4().hex
-    _check_job_id(workflow_id)
+    workflow_id = uuid.uuid4().hex if workflow_id is None else check_name(workflow_id, "job id")
     everything = [*calls, *([then] if then is not None else [])]
     values: list[Any] = []
     ids: list[str] = []
@@ -291,8 +291,8 @@ async def _enqueue(queue: Queue, kind: str, calls: list[Call], then: Call | None
             )
         if call.delay is not None or call.at is not None or call.unique not in (None, False):
             raise ConfigurationError(f"job {call.name!r}: workflow steps take no delay, at or unique option")
-        job_id = call.job_id or uuid.uuid4().hex
-        _check_job_id(job_id)
+        job_id = uuid.uuid4().hex if call.job_id is None else check_name(call.job_id, "job id")
+        check_name(call.name, "handler name")
         if job_id in ids or job_id == workflow_id:
             raise ConfigurationError(f"job id {job_id!r} is used twice in one workflow")
         ids.append(job_id)

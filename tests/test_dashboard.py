@@ -103,6 +103,28 @@ def test_schedule_descriptions_split_into_columns() -> None:
     assert schedule_row(unknown_zone, now).next_local is None
 
 
+def test_filters_never_raise_and_quote_names_as_one_segment() -> None:
+    from urllib.parse import unquote
+
+    from aioresque._names import NAME_PUNCTUATION
+    from aioresque.dashboard._filters import ago, duration, json_text, segment, when
+
+    name = f"q{NAME_PUNCTUATION}"
+    assert "/" not in segment(name) and "+" not in segment(name) and unquote(segment(name)) == name
+    assert segment("a/b") == "a%2Fb"
+    deep: list[object] = []
+    for _ in range(5000):
+        deep = [deep]
+    assert json_text(deep) == "(cannot be shown: nested too deep or not JSON)"
+    assert json_text({"a": [1, "é"]}, 2) == '{\n  "a": [\n    1,\n    "é"\n  ]\n}'
+    for garbage in (None, "z", float("nan"), float("inf"), True, datetime(2026, 1, 1)):  # naive: not a time here
+        assert ago(garbage) == "-"
+    for garbage in (None, "z", float("nan"), float("inf"), True):
+        assert duration(garbage) == "-"
+    assert duration(4.25) == "4.2s" and when("z") == "-"
+    assert when(datetime(2026, 1, 1, 12, tzinfo=UTC)) == "2026-01-01 12:00:00 UTC"
+
+
 # -- pages -------------------------------------------------------------------------
 
 
@@ -184,6 +206,12 @@ async def test_filters_and_bad_filter_input(client: httpx.AsyncClient) -> None:
     assert 'data-job="broken"' in (await client.get("/jobs/dead", params={"error": "MISSING"})).text
     response = await client.get("/jobs/dead", params={"older_than": "soon"})
     assert response.status_code == 400 and "number of minutes" in response.text
+    for value in ("nan", "inf", "-5", "1e400"):
+        response = await client.get("/jobs/dead", params={"newer_than": value})
+        assert response.status_code == 400 and "number of minutes" in response.text, value
+    for page in ("x", "9" * 5000):
+        assert (await client.get("/jobs/dead", params={"page": page})).status_code == 400
+    assert (await client.get("/jobs/dead", params={"page": str(10**30)})).status_code == 200
 
 
 async def test_actions_need_the_csrf_token(client: httpx.AsyncClient, queue: Queue) -> None:

@@ -8,13 +8,14 @@ page and Redis.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -25,9 +26,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 import aioresque
 from aioresque import Call, JobStatus, Queue, ScheduleInfo, Worker
+from aioresque._names import NAME_PUNCTUATION
 from tests import jobs_for_tests
-from tests.browser import chromium
+from tests.browser import chromium, foreign_site
 from tests.cli_helpers import spawned, worker_command
+
+PUNCTUATED = f"q{NAME_PUNCTUATION}Z"
+NEIGHBOUR = f"q{NAME_PUNCTUATION[:-1]}"
 
 
 def _free_port() -> int:
@@ -68,6 +73,12 @@ async def _populate(queue: Queue) -> None:
     await queue.enqueue("add", 9, 9, _job_id="later", _delay=3600)
     await queue.enqueue_many(Call("add", (i, 1), job_id=f"mail{i}", queue="emails") for i in range(2))
     await queue.enqueue("sleep", 60, _job_id="long", _queue="slow")
+    # Names made of every punctuation character the name rule allows, and a
+    # neighbouring queue with the same job ids: actions must reach exactly one.
+    for name in (PUNCTUATED, NEIGHBOUR):
+        await queue.enqueue_many(
+            Call("add", (i, 1), job_id=f"j{NAME_PUNCTUATION}{i}", queue=name, delay=3600) for i in (1, 2)
+        )
 
 
 @pytest.fixture(scope="module")
@@ -260,3 +271,104 @@ def test_workers_page_shows_the_running_job(site: tuple[str, str, str], browser:
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "section.worker td[data-col='running-for']"), 20)
     assert "long" in _text(browser, "section.worker table")
     assert "sleep" in _text(browser, "section.worker table")
+
+
+def _attack_page(action: str, token: str) -> str:
+    """A page that plants its own CSRF cookie and posts the matching token to ``action``."""
+    return f"""<!doctype html><html><body>
+<form id="f" method="post" action="{action}">
+<input type="hidden" name="csrf" value="{token}"><input type="hidden" name="next" value="/queues">
+</form>
+<script>
+document.cookie = "aioresque_csrf={token}; path=/";
+document.getElementById("f").submit();
+</script></body></html>"""
+
+
+@pytest.mark.parametrize("origin", ["foreign", "null"])
+def test_a_page_on_another_port_cannot_pause_a_queue(
+    site: tuple[str, str, str], browser: WebDriver, origin: str
+) -> None:
+    # Cookies do not care about ports: a page on 127.0.0.1:<other> can plant
+    # an aioresque_csrf cookie that the browser then sends to the dashboard.
+    # Posting through a 307 from its own server makes the browser send
+    # ``Origin: null``; posting directly sends the foreign origin.
+    url, prefix, redis_url = site
+    pause = url + "/queues/emails/pause"
+    token = secrets.token_urlsafe(32)
+    pages = {"/attack": _attack_page("/bounce" if origin == "null" else pause, token)}
+    try:
+        with foreign_site(pages, {"/bounce": pause}) as evil:
+            browser.get(evil + "/attack")
+            _wait(browser, lambda d: d.current_url.startswith(url))
+            answer = browser.find_element(By.TAG_NAME, "body").text
+        assert not _in_redis(redis_url, prefix, lambda q: q.sibling("emails").is_paused()), answer
+        assert "CSRF" in answer or "forbidden" in answer.lower()
+    finally:
+        _in_redis(redis_url, prefix, lambda q: q.sibling("emails").resume())
+        browser.get(url + "/")
+        browser.delete_all_cookies()
+
+
+def test_a_page_on_another_port_cannot_frame_the_dashboard(site: tuple[str, str, str], browser: WebDriver) -> None:
+    url, _, _ = site
+    page = f"""<!doctype html><html><body>
+<iframe id="frame" src="{url}/queues" width="900" height="600"></iframe>
+<script>document.getElementById("frame").addEventListener("load", function () {{ window.framed = true; }});</script>
+</body></html>"""
+    with foreign_site({"/frame": page}) as evil:
+        browser.get(evil + "/frame")
+        _wait(browser, lambda d: d.execute_script("return window.framed === true;"))
+        browser.switch_to.frame(browser.find_element(By.ID, "frame"))
+        try:
+            # Chromium replaces a refused frame with its own error page.
+            assert browser.find_elements(By.ID, "live") == []
+            assert "emails" not in browser.page_source
+        finally:
+            browser.switch_to.default_content()
+
+
+def test_names_with_every_allowed_punctuation_character(site: tuple[str, str, str], browser: WebDriver) -> None:
+    url, prefix, redis_url = site
+    one, two = f"j{NAME_PUNCTUATION}1", f"j{NAME_PUNCTUATION}2"
+    row = f'tr[data-queue="{PUNCTUATED}"]'
+    browser.get(url + "/queues")
+    _click(browser, By.CSS_SELECTOR, f"{row} a[href*='/jobs/scheduled']")
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-job="{one}"]'))
+    listed = _fresh(
+        browser, lambda: {r.get_attribute("data-job") for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-job]")}
+    )
+    assert listed == {one, two}  # this queue's, not the neighbour's
+    _click(browser, By.CSS_SELECTOR, f'tr[data-job="{one}"] input[type=checkbox]')
+    _click(browser, By.ID, "delete-selected")
+    _wait(browser, lambda d: "deleted 1 of 1" in _text(d, ".flash"))
+    assert _status(site, one, PUNCTUATED) is JobStatus.NOT_FOUND
+    assert _status(site, two, PUNCTUATED) is JobStatus.SCHEDULED
+    assert _status(site, one, NEIGHBOUR) is JobStatus.SCHEDULED
+
+    _click(browser, By.CSS_SELECTOR, f'tr[data-job="{two}"] a')
+    _wait(browser, lambda d: two in _text(d, "h1"))
+    _click(browser, By.XPATH, "//button[text()='Retry now']")
+    _wait(browser, lambda d: f"job {two}: retried" in _text(d, ".flash"))
+    assert _status(site, two, PUNCTUATED) is JobStatus.QUEUED
+    assert _status(site, two, NEIGHBOUR) is JobStatus.SCHEDULED
+
+    browser.get(url + "/queues")
+    _click(browser, By.CSS_SELECTOR, f"{row} button[data-action='pause']")
+    _wait(browser, lambda d: f"{PUNCTUATED}: paused" in _text(d, ".flash"))
+    assert _in_redis(redis_url, prefix, lambda q: q.sibling(PUNCTUATED).is_paused())
+    assert not _in_redis(redis_url, prefix, lambda q: q.sibling(NEIGHBOUR).is_paused())
+
+
+def test_no_page_breaks_its_content_security_policy(site: tuple[str, str, str], browser: WebDriver) -> None:
+    # The CSP allows only the package's own script and stylesheet: anything
+    # inline would be blocked, and Chromium reports each block on the console.
+    url, _, _ = site
+    console = cast(Callable[[str], list[dict[str, Any]]], browser.get_log)  # selenium leaves it untyped
+    console("browser")  # drop what earlier tests logged
+    for path in ("/", "/queues", "/workers", "/cron", "/quarantine", "/jobs/dead", "/job/default/fail2"):
+        browser.get(url + path)
+        _wait(browser, lambda d: d.execute_script("return document.readyState") == "complete")
+        assert browser.execute_script("return getComputedStyle(document.body).margin") == "0px"  # the stylesheet ran
+    messages = [entry["message"] for entry in console("browser")]
+    assert not [m for m in messages if "Content Security Policy" in m], messages

@@ -28,6 +28,7 @@ def dashboard(
     auth: Auth | None = None,
     prefix: str = DEFAULT_PREFIX,
     title: str = "aioresque",
+    secret: str | bytes | None = None,
 ) -> Starlette:
     """Create the dashboard ASGI app for every queue under one prefix.
 
@@ -40,19 +41,24 @@ def dashboard(
             session or a header; see ``docs/dashboard.md``.
         prefix: the key namespace when ``queue_or_url`` is a URL.
         title: shown in the page header and the browser tab.
+        secret: the key CSRF tokens are signed with (at least 16 bytes).
+            Default: ``$AIORESQUE_DASHBOARD_SECRET``, else a random key made
+            at start. Give every process the same secret when several serve
+            one dashboard behind a load balancer; see ``docs/dashboard.md``.
 
     Returns:
         A Starlette app, to ``app.mount(...)`` or serve with uvicorn.
 
     Raises:
+        ConfigurationError: ``secret`` is shorter than 16 bytes.
         ImportError: the ``dashboard`` extra (starlette, jinja2) is not installed.
     """
     from ._app import create_app
 
     if isinstance(queue_or_url, str):
         queue = Queue.from_url(queue_or_url, prefix=prefix)
-        return create_app(queue, read_only=read_only, auth=auth, title=title, owns_queue=True)
-    return create_app(queue_or_url, read_only=read_only, auth=auth, title=title)
+        return create_app(queue, read_only=read_only, auth=auth, title=title, owns_queue=True, secret=secret)
+    return create_app(queue_or_url, read_only=read_only, auth=auth, title=title, secret=secret)
 
 
 __all__ = ["dashboard"]

@@ -15,29 +15,50 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, unquote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import _admin
-from .._cli_format import short_duration
-from .._errors import AioresqueError, JobNotFound
+from .._connect import redact_urls
+from .._decode import MAX_MS, number
+from .._errors import AioresqueError, ConfigurationError, ConnectionLost, JobNotFound
 from .._metrics import prometheus_metrics
+from .._names import NameKind, check_name, is_valid_name
 from .._queue import Queue
 from .._registry import list_workers
 from .._status import JobInfo, JobStatus
 from ._chart import merge, throughput_svg
+from ._filters import ago, duration, json_text, segment, when
 from ._schedules import schedule_row
-from ._security import CSRF_COOKIE, CSRF_FIELD, Auth, allowed, csrf_ok, csrf_token, safe_next
+from ._security import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    SECURITY_HEADERS,
+    Auth,
+    Csrf,
+    Guarded,
+    SecurityHeaders,
+    allowed,
+    load_secret,
+    safe_next,
+    set_session_cookie,
+)
 
 PAGE_SIZE = 50
 REFRESH_SECONDS = 3
 JOBS_PER_WORKER = 25
+QUARANTINE_SHOWN = 200
+"""Quarantine entries shown per queue, newest first."""
+MAX_PAGE = 100_000
+"""The last page number a job list answers (a larger one shows that page)."""
+"""Quarantine entries shown per queue, newest first."""
 """Running jobs shown per worker (each is one Redis read per refresh)."""
 
 # The job lists the dashboard has a page for: URL segment -> (title, statuses).
@@ -58,6 +79,7 @@ class Settings:
     read_only: bool
     auth: Auth | None
     title: str
+    csrf: Csrf
 
 
 def create_app(
@@ -67,19 +89,20 @@ def create_app(
     auth: Auth | None = None,
     title: str = "aioresque",
     owns_queue: bool = False,
+    secret: str | bytes | None = None,
 ) -> Starlette:
     """Build the dashboard for the queues under ``queue``'s prefix (see :func:`aioresque.dashboard`)."""
     env = Environment(loader=PackageLoader("aioresque.dashboard", "templates"), autoescape=select_autoescape())
-    env.filters["ago"] = _ago
-    env.filters["duration"] = _duration
-    env.filters["when"] = _when
-    settings = Settings(read_only, auth, title)
+    env.filters.update(ago=ago, duration=duration, when=when, segment=segment, json_text=json_text)
+    env.tests["valid_name"] = is_valid_name
+    settings = Settings(read_only, auth, title, Csrf(load_secret(secret)))
     views = _Views(queue, env, settings)
     routes = [
         Route("/", views.overview),
         Route("/queues", views.queues),
         Route("/workers", views.workers),
         Route("/cron", views.cron),
+        Route("/quarantine", views.quarantine),
         Route("/jobs/{kind}", views.job_list),
         Route("/job/{queue}/{job_id:path}", views.job_detail),
         Route("/metrics", views.metrics),
@@ -87,7 +110,8 @@ def create_app(
         Route("/jobs/{kind}/{action}", views.bulk_action, methods=["POST"]),
         Route("/action/job/{queue}/{action}", views.job_action, methods=["POST"]),
         Route("/action/cron/{queue}/{action}", views.cron_action, methods=["POST"]),
-        Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
+        Route("/action/quarantine/drop", views.quarantine_drop, methods=["POST"]),
+        Mount("/static", Guarded(StaticFiles(directory=Path(__file__).parent / "static"), auth), name="static"),
     ]
 
     @asynccontextmanager
@@ -100,7 +124,12 @@ def create_app(
             if owns_queue:
                 await queue.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={Exception: views.server_error},
+    )
     app.state.queue = queue
     return app
 
@@ -120,10 +149,10 @@ class _Views:
 
     def _render(self, request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
         base = request.scope.get("root_path", "").rstrip("/")
-        token = csrf_token(request)
+        session = self.settings.csrf.session(request)
         html = self.env.get_template(template).render(
             base=base,
-            csrf=token,
+            csrf=self.settings.csrf.token(session),
             csrf_field=CSRF_FIELD,
             read_only=self.settings.read_only,
             title=self.settings.title,
@@ -133,9 +162,25 @@ class _Views:
             now=datetime.now(UTC),
             **context,
         )
-        response = HTMLResponse(html, status_code=status_code)
-        if request.cookies.get(CSRF_COOKIE) != token:
-            response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path=base or "/")
+        # Pages carry a CSRF token and job data: no cache (a proxy's or the browser's) may keep them.
+        response = HTMLResponse(html, status_code=status_code, headers={"cache-control": "no-store"})
+        if request.cookies.get(CSRF_COOKIE) != session:
+            set_session_cookie(response, request, session, base or "/")
+        return response
+
+    async def server_error(self, request: Request, exc: Exception) -> Response:
+        # Answered by Starlette's outermost middleware, past SecurityHeaders: add them here.
+        if isinstance(exc, ConnectionLost):
+            status, heading = 503, "Redis unreachable"
+            message = f"cannot reach Redis: {redact_urls(str(exc))}. The page tries again on reload."
+        else:
+            status, heading = 500, "Internal error"
+            message = f"internal error ({type(exc).__name__}): {redact_urls(str(exc))}"
+        try:
+            response = self._render(request, "error.html", status, page=None, heading=heading, message=message)
+        except Exception:  # noqa: BLE001 - the error page must not fail in turn
+            response = PlainTextResponse(message, status_code=status)
+        response.headers.update(dict(SECURITY_HEADERS))
         return response
 
     async def _form(self, request: Request) -> dict[str, list[str]] | Response:
@@ -147,7 +192,7 @@ class _Views:
             return PlainTextResponse("read-only dashboard", status_code=403)
         body = (await request.body()).decode("utf-8", "replace")
         form = parse_qs(body, keep_blank_values=True)
-        if not csrf_ok(request, (form.get(CSRF_FIELD) or [""])[0]):
+        if not self.settings.csrf.ok(request, (form.get(CSRF_FIELD) or [""])[0]):
             return PlainTextResponse("CSRF check failed: reload the page and try again", status_code=403)
         return form
 
@@ -163,7 +208,16 @@ class _Views:
         return self.queue.sibling(name)
 
     async def _names(self) -> list[str]:
+        # known_queues leaves out registry members that break the name rule.
         return await self.queue.known_queues()
+
+    def _bad_name(self, request: Request, value: str, kind: NameKind) -> Response | None:
+        """A 400 page stating the name rule when ``value`` (from a path or form) breaks it."""
+        try:
+            check_name(value, kind)
+        except ConfigurationError as exc:
+            return self._render(request, "error.html", 400, page=None, heading="Bad name", message=str(exc))
+        return None
 
     # -- pages ----------------------------------------------------------------------
 
@@ -181,6 +235,7 @@ class _Views:
             "active": sum(o.active for o in overviews),
             "scheduled": sum(o.scheduled for o in overviews),
             "dead": sum(o.dead for o in overviews),
+            "quarantined": sum(o.quarantined for o in overviews),
             "completed": sum(o.counters.get("completed", 0) for o in overviews),
             "failed": sum(o.counters.get("failed", 0) for o in overviews),
             "last_hour": sum(p.completed for p in points),
@@ -234,6 +289,24 @@ class _Views:
         ]
         return self._render(request, "cron.html", page="cron", rows=rows)
 
+    async def quarantine(self, request: Request) -> Response:
+        if (denied := await self._guard(request)) is not None:
+            return denied
+        queue_name = request.query_params.get("queue") or ""
+        if queue_name and (bad := self._bad_name(request, queue_name, "queue name")) is not None:
+            return bad
+        names = [queue_name] if queue_name else await self._names()
+        found = [(name, item) for name in names for item in await self._sibling(name).quarantined(QUARANTINE_SHOWN)]
+        return self._render(
+            request,
+            "quarantine.html",
+            page="quarantine",
+            found=found,
+            names=await self._names(),
+            filters=request.query_params,
+            shown=QUARANTINE_SHOWN,
+        )
+
     async def job_list(self, request: Request) -> Response:
         if (denied := await self._guard(request)) is not None:
             return denied
@@ -244,21 +317,24 @@ class _Views:
         q = request.query_params
         names = await self._names()
         queue_name = q.get("queue") or ""
+        if queue_name and (bad := self._bad_name(request, queue_name, "queue name")) is not None:
+            return bad
         if kind == "dead" and q.get("status") in {"failed", "dead", "cancelled"}:
             statuses = (JobStatus(q["status"]),)
         try:
             job_filter = _filter_from(q)
-            page_no = max(1, int(q.get("page") or 1))
+            page_no = min(max(1, _page(q.get("page"))), MAX_PAGE)
         except ValueError as exc:
             return self._render(request, "error.html", 400, page=None, message=str(exc))
         targets = [queue_name] if queue_name else names
         jobs: list[JobInfo] = []
-        total = 0
+        total = unreadable_skipped = 0
         exact = True
         offset = (page_no - 1) * PAGE_SIZE
         if len(targets) == 1:
             result = await self._sibling(targets[0]).list_jobs(statuses, job_filter, offset=offset, limit=PAGE_SIZE)
             jobs, total, exact = result.jobs, result.total, result.exact
+            unreadable_skipped = result.unreadable_skipped
         else:
             # Across queues: each queue's first offset+PAGE_SIZE, then one page.
             for name in targets:
@@ -266,6 +342,7 @@ class _Views:
                 jobs += result.jobs
                 total += result.total
                 exact = exact and result.exact
+                unreadable_skipped += result.unreadable_skipped
             jobs = jobs[offset : offset + PAGE_SIZE]
         query = {k: v for k, v in q.items() if k not in {"page", "msg"}}
         return self._render(
@@ -277,6 +354,7 @@ class _Views:
             jobs=jobs,
             total=total,
             exact=exact,
+            unreadable_skipped=unreadable_skipped,
             page_no=page_no,
             pages=max(1, math.ceil(total / PAGE_SIZE)),
             names=names,
@@ -291,6 +369,10 @@ class _Views:
         if (denied := await self._guard(request)) is not None:
             return denied
         name, job_id = request.path_params["queue"], request.path_params["job_id"]
+        if (
+            bad := self._bad_name(request, name, "queue name") or self._bad_name(request, job_id, "job id")
+        ) is not None:
+            return bad
         try:
             info = await self._sibling(name).job(job_id).info()
         except (JobNotFound, AioresqueError) as exc:
@@ -310,6 +392,8 @@ class _Views:
         if isinstance(form, Response):
             return form
         name, action = request.path_params["queue"], request.path_params["action"]
+        if (bad := self._bad_name(request, name, "queue name")) is not None:
+            return bad
         queue = self._sibling(name)
         if action == "pause":
             await queue.pause()
@@ -332,30 +416,60 @@ class _Views:
             return PlainTextResponse("unknown action", status_code=404)
         _, statuses = JOB_LISTS[kind]
         selected: dict[str, list[str]] = {}
-        if (form.get("scope") or [""])[0] == "all":
+        raw: dict[str, list[bytes]] = {}  # unreadable records as stored, for scope=unreadable
+        skipped = unreadable = 0
+        scope = (form.get("scope") or [""])[0]
+        if scope == "unreadable" and action != "delete":
+            return PlainTextResponse("unreadable records can only be deleted", status_code=404)
+        if scope in {"all", "unreadable"}:
             fields = {k: v[0] for k, v in form.items() if v}
-            job_filter = _filter_from(fields)
+            try:
+                job_filter = _filter_from(fields)
+            except ValueError as exc:
+                return self._render(request, "error.html", 400, page=None, message=str(exc))
+            if fields.get("queue") and (bad := self._bad_name(request, fields["queue"], "queue name")) is not None:
+                return bad
             names = [fields["queue"]] if fields.get("queue") else await self._names()
             if kind == "dead" and fields.get("status") in {"failed", "dead", "cancelled"}:
                 statuses = (JobStatus(fields["status"]),)
             for name in names:
-                ids = [i async for i, _ in _admin.matching_ids(self._sibling(name), statuses, job_filter)]
-                if ids:
-                    selected[name] = ids
+                selection = await _admin.select_ids(self._sibling(name), statuses, job_filter)
+                if scope == "unreadable":
+                    raw[name] = selection.unreadable_raw
+                    continue
+                unreadable += len(selection.unreadable)
+                if selection.ids:
+                    selected[name] = selection.ids
+            if scope == "unreadable":
+                found = sum(len(ids) for ids in raw.values())
+                deleted = sum([(await _admin.delete_raw(self._sibling(name), ids))[0] for name, ids in raw.items()])
+                return self._back(request, form, f"deleted {deleted} of {found} unreadable record(s)")
         else:
+            # Each box is "<queue>/<job id>", both quoted as path segments (see jobs.html).
             for value in form.get("job", []):
-                name, _, job_id = value.partition("/")
-                if name and job_id:
+                quoted_name, _, quoted_id = value.partition("/")
+                name, job_id = unquote(quoted_name), unquote(quoted_id)
+                if is_valid_name(name) and is_valid_name(job_id):
                     selected.setdefault(name, []).append(job_id)
-        changed = 0
+                else:
+                    skipped += 1
+        changed = held = 0
         for name, ids in selected.items():
             if action == "retry":
-                changed += await _admin.retry_jobs(self._sibling(name), ids)
+                outcome = await _admin.retry_outcome(self._sibling(name), ids)
+                changed += outcome.retried
+                unreadable += len(outcome.unreadable)
+                held += len(outcome.skipped)
             else:
                 changed += (await _admin.delete_jobs(self._sibling(name), ids))[0]
         count = sum(len(ids) for ids in selected.values())
         verb = "retried" if action == "retry" else "deleted"
-        return self._back(request, form, f"{verb} {changed} of {count} job(s)")
+        notes = [
+            f"skipped {skipped} whose queue or id breaks the name rule" if skipped else "",
+            f"left {unreadable} whose record cannot be read" if unreadable else "",
+            f"left {held} whose uniqueness lock another job holds" if held else "",
+        ]
+        return self._back(request, form, "; ".join([f"{verb} {changed} of {count} job(s)", *filter(None, notes)]))
 
     async def job_action(self, request: Request) -> Response:
         form = await self._form(request)
@@ -363,6 +477,10 @@ class _Views:
             return form
         name, action = request.path_params["queue"], request.path_params["action"]
         job_id = (form.get("job_id") or [""])[0]
+        if (
+            bad := self._bad_name(request, name, "queue name") or self._bad_name(request, job_id, "job id")
+        ) is not None:
+            return bad
         queue = self._sibling(name)
         if action == "retry":
             message = (
@@ -379,6 +497,22 @@ class _Views:
             return PlainTextResponse(f"unknown action {action!r}", status_code=404)
         return self._back(request, form, f"job {job_id}: {message}")
 
+    async def quarantine_drop(self, request: Request) -> Response:
+        form = await self._form(request)
+        if isinstance(form, Response):
+            return form
+        # Each box is "<queue>/<raw bytes in hex>" (see quarantine.html).
+        chosen: dict[str, list[bytes]] = {}
+        for value in form.get("entry", []):
+            name, _, raw = value.partition("/")
+            try:
+                if is_valid_name(name):
+                    chosen.setdefault(name, []).append(bytes.fromhex(raw))
+            except ValueError:  # not hex: not a box this page wrote
+                continue
+        dropped = sum([await self._sibling(name).drop_quarantined(raws) for name, raws in chosen.items()])
+        return self._back(request, form, f"dropped {dropped} quarantine entr{'y' if dropped == 1 else 'ies'}")
+
     async def cron_action(self, request: Request) -> Response:
         form = await self._form(request)
         if isinstance(form, Response):
@@ -387,6 +521,9 @@ class _Views:
         schedule = (form.get("schedule") or [""])[0]
         if action not in {"pause", "resume"}:
             return PlainTextResponse(f"unknown action {action!r}", status_code=404)
+        bad = self._bad_name(request, name, "queue name") or self._bad_name(request, schedule, "handler name")
+        if bad is not None:
+            return bad
         try:
             queue = self._sibling(name)
             found = await (queue.pause_schedule(schedule) if action == "pause" else queue.resume_schedule(schedule))
@@ -399,6 +536,14 @@ class _Views:
         )
 
 
+def _page(text: str | None) -> int:
+    """The ``page`` query parameter as a number (1 when absent)."""
+    try:
+        return int(text or 1)
+    except ValueError:  # not digits, or more digits than int() takes
+        raise ValueError(f"page must be a whole number, not {(text or '')[:40]!r}") from None
+
+
 def _filter_from(fields: Any) -> _admin.JobFilter:
     """A job filter from query or form fields (``name``, ``error``, ``older_than``, ``newer_than`` in minutes)."""
 
@@ -406,10 +551,10 @@ def _filter_from(fields: Any) -> _admin.JobFilter:
         text = (fields.get(key) or "").strip()
         if not text:
             return None
-        try:
-            return float(text) * 60
-        except ValueError:
-            raise ValueError(f"{key.replace('_', ' ')} must be a number of minutes, not {text!r}") from None
+        value = number(text, 0.0, MAX_MS / 60_000)
+        if value is None:
+            raise ValueError(f"{key.replace('_', ' ')} must be a number of minutes, not {text[:40]!r}")
+        return value * 60
 
     return _admin.JobFilter(
         name=(fields.get("name") or "").strip() or None,
@@ -427,21 +572,3 @@ def _timeline(info: JobInfo) -> list[tuple[str, datetime]]:
         (info.status.value if info.status.finished else "finished", info.finished_at),
     ]
     return sorted(((label, when) for label, when in events if when is not None), key=lambda e: e[1])
-
-
-def _ago(when: datetime | None) -> str:
-    if when is None:
-        return "-"
-    seconds = (datetime.now(UTC) - when).total_seconds()
-    if seconds < 0:
-        return "in " + _duration(-seconds)
-    return _duration(seconds) + " ago"
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, float(seconds))
-    return f"{seconds:.1f}s" if seconds < 10 else short_duration(seconds)
-
-
-def _when(value: datetime | None) -> str:
-    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")

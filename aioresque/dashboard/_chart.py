@@ -34,11 +34,12 @@ def merge(series: Sequence[Sequence[HistoryPoint]]) -> list[HistoryPoint]:
 def nice_ceiling(value: int) -> int:
     """The smallest of 1, 2, 5, 10, 20, 50, ... that is at least ``value`` (and at least 1)."""
     step = 1
-    while True:
+    while step < 10**18:  # bounded: a garbage count must not spin the page
         for m in (1, 2, 5):
             if step * m >= value:
                 return step * m
         step *= 10
+    return step
 
 
 def throughput_svg(points: Sequence[HistoryPoint]) -> str:

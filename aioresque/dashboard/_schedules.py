@@ -70,7 +70,9 @@ def schedule_row(info: ScheduleInfo, now: datetime) -> ScheduleRow:
     if zone is not None and info.next_tick is not None:
         try:
             next_local = info.next_tick.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
-        except (ZoneInfoNotFoundError, ValueError):  # a zone the worker knew and this machine does not
+        except (ZoneInfoNotFoundError, ValueError, OSError, OverflowError):
+            # A zone the worker knew and this machine does not, a garbage zone
+            # name (too long: OSError), or a tick at the edge of year 9999.
             next_local = None
     overdue = info.next_tick is not None and now - info.next_tick > OVERDUE_AFTER
     return ScheduleRow(info, kind, expression, zone, next_local, overdue)

@@ -24,13 +24,12 @@ from .._job import Job
 from .._keys import DEFAULT_PREFIX
 from .._limits import check_key
 from .._middleware import EnqueueMiddleware, PerformMiddleware, perform_chain
+from .._names import check_name
 from .._queue import (
     DEFAULT_MAX_PAYLOAD,
     Call,
     Queue,
     QueueStatistics,
-    _check_job_id,
-    _check_name,
     _delay_ms,
     _max_attempts_arg,
     _timeout_ms,
@@ -222,7 +221,7 @@ class FakeQueue(Queue):
 
     def sibling(self, name: str) -> FakeQueue:
         """The fake queue called ``name``, sharing this one's jobs and settings."""
-        _check_name(name)
+        check_name(name, "queue name")
         queue = self._siblings.get(name)
         if queue is None:
             queue = object.__new__(type(self))
@@ -258,8 +257,9 @@ class FakeQueue(Queue):
         prepared: list[tuple[FakeQueue, str, Call, bytes, float, Unique | None]] = []
         for call in calls:
             queue = self if call.queue is None or call.queue == self.name else self.sibling(call.queue)
-            job_id = call.job_id or uuid.uuid4().hex
-            _check_job_id(job_id)
+            # As Queue: an empty id is refused, not replaced.
+            job_id = uuid.uuid4().hex if call.job_id is None else check_name(call.job_id, "job id")
+            check_name(call.name, "handler name")
             payload = self.encode_payload(call.name, call.args, call.kwargs, call.meta)
             _max_attempts_arg(call.max_attempts)
             _timeout_ms(call.timeout)
