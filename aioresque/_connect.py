@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from functools import cache
 from typing import Any, TypeAlias
 from urllib.parse import unquote
@@ -80,6 +81,39 @@ class ClusterClient(RedisCluster):
         await super().aclose()
 
 
+_SECRET_PARAM = re.compile(r"(?i)([?&;](?:[a-z_]*pass(?:word|wd)?|[a-z_]*token|[a-z_]*secret|auth)=)[^&;#]*")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (and any secret query parameter) replaced by ``***``.
+
+    The one helper for showing a Redis URL to a person: log lines, error
+    messages, ``repr``, CLI and supervisor output. ``redis://user:s3cret@host/0``
+    becomes ``redis://user:***@host/0``; userinfo without a ``:`` (a bare token,
+    ``redis://t0ken@host``) is replaced whole; query parameters named like a
+    password, token or secret (``?password=...``) keep only their name. Works on
+    text that is not a valid URL too (it never raises), so a parse error can
+    show what it could not parse.
+
+    Args:
+        url: a Redis URL, or any text given where one was expected.
+
+    Returns:
+        The same text with every secret replaced by ``***``.
+    """
+    text = str(url)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    # The last "@" anywhere ends the userinfo: a password may hold an
+    # unescaped "/", "?" or "#", and hiding too much beats showing a secret.
+    at = rest.rfind("@")
+    if at >= 0:
+        user, colon, _ = rest[:at].partition(":")
+        rest = ("***" if not colon or "/" in user or "?" in user else f"{user}:***") + rest[at:]
+    return scheme + sep + _SECRET_PARAM.sub(r"\1***", rest)
+
+
 def is_cluster(client: Any) -> bool:
     """True for a Redis Cluster client (blocking waits then go one queue at a time)."""
     return isinstance(client, RedisCluster)
@@ -100,7 +134,7 @@ def _split(url: str, scheme: str) -> tuple[dict[str, Any], list[tuple[str, int]]
     for item in hosts_part.split(","):
         host, _, port = item.strip().rpartition(":")
         if not host or not port.isdigit():
-            raise ConfigurationError(f"bad host:port {item!r} in {url!r}")
+            raise ConfigurationError(f"bad host:port {redact_url(item)!r} in {redact_url(url)!r}")
         hosts.append((host.strip("[]"), int(port)))
     return auth, hosts, path
 
@@ -131,7 +165,7 @@ def connect(url: str, **options: Any) -> Client:
         auth, hosts, path = _split(url, scheme)
         parts = [p for p in path.split("/") if p]
         if not parts:
-            raise ConfigurationError(f"a sentinel URL needs the service name: {url!r}")
+            raise ConfigurationError(f"a sentinel URL needs the service name: {redact_url(url)!r}")
         service = parts[0]
         db = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
         sentinel = Sentinel(hosts, sentinel_kwargs={})  # type: ignore[no-untyped-call]  # untyped in redis-py
@@ -145,7 +179,7 @@ def connect(url: str, **options: Any) -> Client:
         )
         return client
     if scheme not in ("redis", "rediss", "unix"):
-        raise ConfigurationError(f"unsupported Redis URL scheme {scheme!r} in {url!r}")
+        raise ConfigurationError(f"unsupported Redis URL scheme {scheme!r} in {redact_url(url)!r}")
     single: Redis = Redis.from_url(url, max_connections=MAX_CONNECTIONS, **options)
     return single
 
