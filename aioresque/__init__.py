@@ -10,6 +10,7 @@ from ._admin import HistoryPoint, JobFilter, JobPage, QueueOverview
 from ._context import JobContext, current_job
 from ._errors import (
     AioresqueError,
+    AuthenticationFailed,
     ConfigurationError,
     ConnectionLost,
     JobCancelled,
@@ -19,6 +20,8 @@ from ._errors import (
     JobNotFound,
     NonRetryable,
     PayloadTooLarge,
+    PermissionDenied,
+    RedisFull,
     ResultTimeout,
     Retry,
     SerializationError,
@@ -47,6 +50,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AioresqueError",
+    "AuthenticationFailed",
     "Backoff",
     "Call",
     "ConfigurationError",
@@ -73,10 +77,12 @@ __all__ = [
     "PayloadTooLarge",
     "PerformMiddleware",
     "PerformNext",
+    "PermissionDenied",
     "Queue",
     "QueueOverview",
     "QueueStatistics",
     "RateLimit",
+    "RedisFull",
     "Registry",
     "ResultTimeout",
     "Retention",

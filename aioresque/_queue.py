@@ -323,9 +323,9 @@ class Queue:
             if new_names:
                 await self.redis.sadd(queue_registry(self.prefix), *new_names)
             replies = await _scripts.run_many(self.redis, script_calls)
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply  # inside translate(): a full Redis (OOM) is RedisFull
         self._registered.update(new_names)
         # A unique call whose lock was held answers '=<holder id>': hand back the holder.
         positions: dict[str, list[int]] = {}
