@@ -55,9 +55,8 @@ async def admin(server: RedisServer) -> AsyncIterator[redis_asyncio.Redis]:
 
 async def make_user(admin: redis_asyncio.Redis, server: RedisServer, name: str, rule: str) -> str:
     """Create (or reset) ACL user ``name`` with ``rule``; return its URL."""
-    await admin.execute_command(
-        "ACL", "SETUSER", name, "reset", "on", ">pw-" + name, *rule.format(prefix=PREFIX).split()
-    )
+    words = ["reset", "on", ">pw-" + name, *rule.format(prefix=PREFIX).split()]
+    await admin.execute_command("ACL", "SETUSER", name, *words)  # type: ignore[no-untyped-call]  # untyped in redis-py
     return f"redis://{name}:pw-{name}@127.0.0.1:{server.port}/0"
 
 
