@@ -172,7 +172,7 @@ def _leaves(group: BaseExceptionGroup[AioresqueError]) -> list[AioresqueError]:
 def _child_base_command(args: argparse.Namespace) -> list[str]:
     """The ``worker`` command line a child of ``--processes`` runs (without it)."""
     command = [sys.executable, "-m", "aioresque", "worker", args.module]
-    command += ["--redis-url", args.redis_url or default_url(), "--queues", args.queues]
+    command += ["--queues", args.queues]  # the URL goes in the environment (see _supervise)
     command += ["--concurrency", str(args.concurrency), "--lease", str(args.lease)]
     command += ["--max-lost", str(args.max_lost), "--grace", str(args.grace)]
     command += ["--prefix", args.prefix, "--log-level", args.log_level, "--metrics-host", args.metrics_host]
@@ -185,7 +185,9 @@ def _child_base_command(args: argparse.Namespace) -> list[str]:
 
 def _supervise(args: argparse.Namespace) -> int:
     commands = child_commands(_child_base_command(args), args.processes, args.metrics_port)
-    return Supervisor(commands, burst=args.burst).run()
+    # In the environment, not argv: `ps` shows a command line to every user of the host.
+    env = {"AIORESQUE_REDIS_URL": args.redis_url or default_url()}
+    return Supervisor(commands, burst=args.burst, env=env).run()
 
 
 def _backend_options() -> dict[str, bool]:
