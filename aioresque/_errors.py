@@ -32,6 +32,7 @@ redis-py errors are translated to these at one boundary, :func:`translate`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -163,6 +164,8 @@ class NonRetryable(Exception):
     """
 
 
+_TLS_REFUSED = re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|unknown ca|bad certificate", re.I)
+
 FULL_MESSAGE = (
     "Redis is full: it refused a write because maxmemory is reached (OOM); nothing was written. "
     "Free memory or raise maxmemory (see docs/production.md)"
@@ -176,7 +179,8 @@ def translated(exc: BaseException) -> AioresqueError | None:
     :func:`translate` and by the worker's retry loop): a refused login is
     :class:`AuthenticationFailed` (checked before the connection errors it
     derives from in redis-py), ``NOPERM`` :class:`PermissionDenied`, ``OOM``
-    :class:`RedisFull`, an unreachable server :class:`ConnectionLost`.
+    :class:`RedisFull`, a server certificate the CA did not sign
+    :class:`ConfigurationError`, an unreachable server :class:`ConnectionLost`.
     """
     if isinstance(exc, AioresqueError):
         return exc
@@ -186,8 +190,26 @@ def translated(exc: BaseException) -> AioresqueError | None:
         return PermissionDenied(f"the Redis user may not do this: {exc} (see the ACL rules in docs/production.md)")
     if isinstance(exc, OutOfMemoryError) or (isinstance(exc, ResponseError) and "OOM command not allowed" in str(exc)):
         return RedisFull(FULL_MESSAGE)
+    if isinstance(exc, RedisConnectionError) and _TLS_REFUSED.search(str(exc)):
+        return ConfigurationError(
+            f"TLS: the Redis server's certificate was not accepted ({exc}); check ssl_ca_certs "
+            "(the CA that signed the server's certificate) and ssl_cert_reqs in the URL's query string"
+        )
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         return ConnectionLost(f"Redis is unreachable: {exc}")
+    return None
+
+
+def refusal(exc: BaseException) -> AioresqueError | None:
+    """The error to raise at once for ``exc`` if retrying cannot help, else None.
+
+    Wrong credentials, an ACL that forbids a command, a server certificate
+    that the configured CA did not sign: the server answered, and it will
+    answer the same way next time. A worker stops retrying on these.
+    """
+    mapped = exc if isinstance(exc, AioresqueError) else translated(exc)
+    if isinstance(mapped, AuthenticationFailed | PermissionDenied | ConfigurationError):
+        return mapped
     return None
 
 

@@ -38,14 +38,13 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
-from redis.exceptions import AuthenticationError as RedisAuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoPermissionError, RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import _claim
 from ._connect import Client, connect
-from ._errors import AuthenticationFailed, ConfigurationError, PermissionDenied, translated
+from ._errors import AuthenticationFailed, ConfigurationError, PermissionDenied, refusal
 from ._execution import ClaimedJob, Kind, Outcome, Runner, StopReason, error_record, execute
 from ._format import READS
 from ._handler import JobFunction, Registry, WorkerHook
@@ -509,6 +508,7 @@ class Worker:
             AuthenticationFailed: Redis refused the credentials; retrying
                 with the same ones cannot help.
             PermissionDenied: an ACL forbids a command the worker needs.
+            ConfigurationError: the TLS settings do not match the server.
         """
         pause = RECONNECT_BACKOFF[0]
         tries = 0
@@ -516,9 +516,17 @@ class Worker:
             tries += 1
             try:
                 result = await fn(*args)
-            except (RedisAuthenticationError, NoPermissionError, AuthenticationFailed, PermissionDenied) as exc:
-                raise (translated(exc) or exc) from exc
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except (RedisError, OSError, AuthenticationFailed, ConfigurationError) as exc:
+                if (refused := refusal(exc)) is exc:
+                    raise
+                if refused is not None:
+                    raise refused from exc
+                if not isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
+                    if "LOADING" in str(exc) or "BUSY" in str(exc):
+                        await anyio.sleep(pause)
+                        pause = min(pause * 2, RECONNECT_BACKOFF[1])
+                        continue
+                    raise
                 if tries == 1 and not self._outage:
                     continue
                 if not self._outage:
@@ -527,12 +535,6 @@ class Worker:
                 await anyio.sleep(pause)
                 pause = min(pause * 2, RECONNECT_BACKOFF[1])
                 continue
-            except RedisError as exc:
-                if "LOADING" in str(exc) or "BUSY" in str(exc):
-                    await anyio.sleep(pause)
-                    pause = min(pause * 2, RECONNECT_BACKOFF[1])
-                    continue
-                raise
             if self._outage:
                 self._outage = False
                 log.warning("Redis reachable again; resuming")
