@@ -15,11 +15,13 @@ from pathlib import Path
 
 import anyio
 import pytest
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import Redis
+from redis.asyncio import RedisCluster as RedisClusterClient
 
 from aioresque import ConfigurationError, Queue, Worker
 from aioresque._connect import connect
 from tests import jobs_for_tests
+from tests.redis_cluster import RedisCluster, cluster_ports
 from tests.redis_server import RedisServer, free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make certificates")
@@ -123,7 +125,7 @@ async def test_a_wrong_ca_is_a_clear_error(tls_port: int, certificates: Certific
 async def test_cluster_and_sentinel_urls_take_the_tls_options(certificates: Certificates) -> None:
     query = tls_query(certificates)
     cluster = connect(f"rediss+cluster://127.0.0.1:7000,127.0.0.1:7001?{query}&ssl_check_hostname=false")
-    assert isinstance(cluster, RedisCluster)
+    assert isinstance(cluster, RedisClusterClient)
     options = cluster.get_connection_kwargs()
     assert options["ssl_ca_certs"] == str(certificates.ca)
     assert options["ssl_certfile"] == str(certificates.client_cert)
@@ -152,3 +154,28 @@ async def test_cluster_and_sentinel_urls_take_the_tls_options(certificates: Cert
 def test_bad_tls_options_are_refused(url: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         connect(url)
+
+
+async def test_jobs_run_on_a_tls_cluster(tmp_path: Path, certificates: Certificates) -> None:
+    cluster = RedisCluster(tmp_path / "nodes", start_port=41000)
+    tls_ports = cluster_ports(len(cluster.nodes), 43000)
+    for node, port in zip(cluster.nodes, tls_ports, strict=True):
+        node.extra += [
+            "--tls-port", str(port),
+            "--tls-cert-file", str(certificates.server_cert),
+            "--tls-key-file", str(certificates.server_key),
+            "--tls-ca-cert-file", str(certificates.ca),
+            "--tls-cluster", "yes",
+            "--tls-auth-clients", "yes",
+        ]  # fmt: skip
+    try:
+        cluster.start()
+        url = f"rediss+cluster://127.0.0.1:{tls_ports[0]}?{tls_query(certificates)}"
+        async with Queue.from_url(url, prefix="tls-cluster") as queue:
+            jobs = [await queue.sibling(name).enqueue("add", 1, 2) for name in ("a", "b", "c")]
+            with anyio.fail_after(30):
+                await Worker(url, jobs_for_tests, prefix="tls-cluster", queues=["a", "b", "c"], burst=True).run()
+            assert [await job.result(timeout=5) for job in jobs] == [3, 3, 3]
+    finally:
+        for node in cluster.nodes:
+            node.stop()
