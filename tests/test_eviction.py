@@ -9,9 +9,11 @@ import logging
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 import redis.asyncio as redis_asyncio
 
+import aioresque
 from aioresque import ConfigurationError, Queue, RedisFull, Worker
 from aioresque._server import eviction_policy, eviction_warning
 from tests import jobs_for_tests
@@ -93,3 +95,17 @@ async def test_a_full_redis_gives_producers_redis_full(tmp_path: Path) -> None:
     finally:
         await admin.aclose()
         server.stop()
+
+
+async def test_dashboard_overview_warns_about_eviction(lru_server: RedisServer, queue: Queue) -> None:
+    try:
+        async with Queue.from_url(lru_server.url, prefix="ev") as evicting:
+            for target, shown in ((evicting, True), (queue, False)):
+                app = aioresque.dashboard(target)
+                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dash") as client:
+                    page = await client.get("/")
+                assert page.status_code == 200
+                assert ("maxmemory-policy is allkeys-lru" in page.text) is shown
+                assert ('id="eviction-warning"' in page.text) is shown
+    finally:
+        lru_server.stop()
