@@ -122,8 +122,10 @@ class Worker:
         concurrency: most jobs in flight at once (default 10).
         lease: seconds a claim holds a job without a heartbeat (default 30);
             a job held by a vanished worker is run again after about this long.
-        grace: seconds ``stop()`` waits for running jobs before cancelling
-            them and handing them back to their queue (default 25).
+        grace: seconds the whole shutdown may take (default 25): running
+            jobs get all but the last tenth of it (at most 1 s), then they
+            are cancelled and handed back to their queue. It holds while
+            Redis is unreachable too; leases cover what was not recorded.
         burst: exit once the queues are empty and nothing runs.
         max_lost: times a job may be lost with its worker before it is dead.
         backoff: retry delays after a failed attempt (handlers may set their own).
