@@ -344,8 +344,8 @@ class Worker:
                 await self._serve()
             if self._shutdown_scope.cancelled_caught:
                 log.warning(
-                    "worker %s: shutdown reached its %.1f s grace with Redis calls unfinished (Redis unreachable?); "
-                    "leases hand back what was not recorded",
+                    "worker %s: shutdown reached its %.1f s grace before every outcome was recorded "
+                    "(Redis unreachable?); leases hand back what was not recorded",
                     self.id,
                     self.grace,
                 )
