@@ -5,6 +5,7 @@ Each test starts its own ``redis-server`` with the memory settings it needs.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -65,6 +66,10 @@ def test_worker_process_and_info_report_eviction(lru_server: RedisServer) -> Non
         info = run([*worker_command(lru_server.url, "ev")[:3], "info", "--redis-url", lru_server.url, "--prefix", "ev"])
         assert info.returncode == 1  # something needs attention
         assert "maxmemory-policy is allkeys-lru" in info.stdout
+        as_json = run([*info.args, "--json"])
+        report = json.loads(as_json.stdout)
+        assert report["maxmemory_policy"] == "allkeys-lru"
+        assert "maxmemory-policy is allkeys-lru" in report["problems"][0]["message"]
     finally:
         lru_server.stop()
 
