@@ -328,12 +328,18 @@ class Worker:
             PermissionDenied: an ACL forbids a command the worker needs.
         """
         self._started_at = time.time()
-        # A stop() while Redis is still unreachable at start-up ends the wait.
-        with self._interruptible():
-            await self._check_redis()
-        if self._stopping:
+        started = False
+        try:
+            # A stop() while Redis is still unreachable at start-up ends the wait.
+            with self._interruptible():
+                await self._check_redis()
+            started = not self._stopping
+        finally:
+            if not started:  # refused, failed or stopped at start-up
+                with anyio.CancelScope(shield=True):
+                    await self._close_client()
+        if not started:
             log.info("worker %s stopped before it started", self.id)
-            await self._close_client()
             return
         for hook in self.registry.startup:
             await hook(self.resources)
