@@ -18,7 +18,7 @@ import redis.asyncio as redis_asyncio
 import aioresque
 from aioresque import JobStatus, PermissionDenied, Queue, Worker
 from tests import jobs_for_tests
-from tests.cli_helpers import ROOT, run, worker_command
+from tests.cli_helpers import ROOT, run, run_cli, worker_command
 from tests.redis_server import RedisServer
 
 PREFIX = "acl"
@@ -99,7 +99,7 @@ def test_worker_process_and_cli_under_all_but_dangerous(server: RedisServer) -> 
     assert "Traceback" not in worker.stderr and "NOPERM" not in worker.stderr
     assert worker.stderr.count("could not be checked") == 1
     for command in (["info"], ["queues"], ["workers"], ["dead"], ["job", "cli-job"]):
-        done = run([*worker_command(url, PREFIX)[:3], *command, "--redis-url", url, "--prefix", PREFIX])
+        done = run_cli(*command, "--redis-url", url, "--prefix", PREFIX)
         assert done.returncode == 0, (command, done.stderr)
         assert "Traceback" not in done.stderr
         if command == ["info"]:  # a note, not a problem: info still exits 0
@@ -146,9 +146,7 @@ async def test_each_role_works_under_its_narrowest_rule(admin: redis_asyncio.Red
 
     for command in (["info"], ["queues"], ["workers"], ["dead"], ["failed"]):
         done = await anyio.to_thread.run_sync(
-            lambda c=command: run(
-                [*worker_command(reader_url, PREFIX)[:3], *c, "--redis-url", reader_url, "--prefix", PREFIX]
-            )
+            lambda c=command: run_cli(*c, "--redis-url", reader_url, "--prefix", PREFIX)
         )
         # `info` exits 1 when something needs attention (the dead job here).
         assert done.returncode in ((0, 1) if command == ["info"] else (0,)), (command, done.stderr)

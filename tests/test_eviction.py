@@ -18,7 +18,7 @@ import aioresque
 from aioresque import ConfigurationError, Queue, RedisFull, Worker
 from aioresque._server import eviction_policy, eviction_warning
 from tests import jobs_for_tests
-from tests.cli_helpers import run, worker_command
+from tests.cli_helpers import run, run_cli, worker_command
 from tests.redis_server import RedisServer
 
 
@@ -63,10 +63,10 @@ def test_worker_process_and_info_report_eviction(lru_server: RedisServer) -> Non
         allowed = run(worker_command(lru_server.url, "ev", "--burst", "--allow-eviction"))
         assert allowed.returncode == 0, allowed.stderr
         assert "maxmemory-policy is allkeys-lru" in allowed.stderr
-        info = run([*worker_command(lru_server.url, "ev")[:3], "info", "--redis-url", lru_server.url, "--prefix", "ev"])
+        info = run_cli("info", "--redis-url", lru_server.url, "--prefix", "ev")
         assert info.returncode == 1  # something needs attention
         assert "maxmemory-policy is allkeys-lru" in info.stdout
-        as_json = run([*info.args, "--json"])
+        as_json = run_cli("info", "--redis-url", lru_server.url, "--prefix", "ev", "--json")
         report = json.loads(as_json.stdout)
         assert report["maxmemory_policy"] == "allkeys-lru"
         assert "maxmemory-policy is allkeys-lru" in report["problems"][0]["message"]

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import signal
 import subprocess
-import sys
 
 import anyio
 import pytest
 
 from aioresque import ConfigurationError, ConnectionLost, Queue, Worker
 from tests import jobs_for_tests
-from tests.cli_helpers import ROOT, run, worker_command
+from tests.cli_helpers import ROOT, run_cli, worker_command
 from tests.redis_server import free_port
 
 SECRET = "s3cret"
@@ -62,7 +61,7 @@ def test_url_errors_hide_the_password(url: str) -> None:
 @pytest.mark.parametrize("command", [["queues"], ["workers"], ["enqueue", "add"]])
 def test_cli_output_hides_the_password(command: list[str]) -> None:
     for url in (unreachable_url(), f"redis+cluster://user:{SECRET}@nohost"):
-        done = run([sys.executable, "-m", "aioresque", *command, "--redis-url", url], timeout=30)
+        done = run_cli(*command, "--redis-url", url)
         assert done.returncode != 0
         assert SECRET not in done.stdout + done.stderr, done.stderr
 
