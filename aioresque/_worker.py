@@ -67,19 +67,25 @@ log = logging.getLogger("aioresque.worker")
 RECONNECT_BACKOFF = (0.1, 5.0)
 """First and longest pause between tries while Redis is unreachable (seconds)."""
 
-HAND_BACK_SHARE = (0.1, 1.0)
-"""Part of ``grace`` kept for handing interrupted jobs back: a tenth, at most 1 s.
+HAND_BACK_SHARE = (0.1, 0.25, 1.0)
+"""Part of ``grace`` kept for handing interrupted jobs back: a tenth, between 0.25 s and 1 s.
 
 ``grace`` bounds the whole shutdown, Redis reachable or not: running jobs get
 ``grace`` minus this reserve to finish, then the interrupted ones are handed
 back in the reserve; whatever is not recorded by then (Redis unreachable) is
-left to the leases."""
+left to the leases. A grace shorter than the floor gives the jobs no time and
+the shutdown the floor."""
 
 
 def hand_back_reserve(grace: float) -> float:
-    """Seconds of ``grace`` kept for recording the hand-back of interrupted jobs."""
-    share, cap = HAND_BACK_SHARE
-    return min(cap, grace * share)
+    """Seconds of the shutdown kept for recording the hand-back of interrupted jobs."""
+    share, floor, cap = HAND_BACK_SHARE
+    return min(cap, max(floor, grace * share))
+
+
+def shutdown_budget(grace: float) -> float:
+    """Seconds the whole shutdown may take: ``grace``, or the hand-back reserve if that is longer."""
+    return max(grace, hand_back_reserve(grace))
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +129,7 @@ class Worker:
         lease: seconds a claim holds a job without a heartbeat (default 30);
             a job held by a vanished worker is run again after about this long.
         grace: seconds the whole shutdown may take (default 25): running
-            jobs get all but the last tenth of it (at most 1 s), then they
+            jobs get all but the last tenth of it (0.25 s to 1 s), then they
             are cancelled and handed back to their queue. It holds while
             Redis is unreachable too; leases cover what was not recorded.
         burst: exit once the queues are empty and nothing runs.
@@ -265,7 +271,7 @@ class Worker:
         """
         if not self._stopping:
             log.info("worker %s stopping (grace %.1f s)", self.id, self.grace)
-            self._stop_deadline = self._now() + self.grace
+            self._stop_deadline = self._now() + shutdown_budget(self.grace)
             if self._shutdown_scope is not None:
                 self._shutdown_scope.deadline = self._stop_deadline
         self._stopping = True
@@ -469,7 +475,7 @@ class Worker:
         if not self._running:
             return
         # The last part of grace is kept for handing interrupted jobs back.
-        wait = self._time_left(self.grace) - hand_back_reserve(self.grace)
+        wait = self._time_left(shutdown_budget(self.grace)) - hand_back_reserve(self.grace)
         log.info("worker %s waiting up to %.1f s for %d job(s)", self.id, max(0.0, wait), len(self._running))
         with anyio.move_on_after(wait):
             while self._running:

@@ -19,6 +19,7 @@ import redis.asyncio
 import redis.exceptions
 
 from aioresque import AuthenticationFailed, Call, ConnectionLost, JobStatus, Queue, Worker
+from aioresque._worker import hand_back_reserve, shutdown_budget
 from tests import jobs_for_tests
 from tests.cli_helpers import ROOT, run, worker_command
 from tests.redis_server import RedisServer
@@ -153,3 +154,10 @@ async def test_a_wrong_password_is_an_authentication_error(tmp_path: Path) -> No
         assert "wr0ng-s3cret" not in listing.stderr + listing.stdout
     finally:
         server.stop()
+
+
+def test_the_shutdown_budget_keeps_time_for_handing_back() -> None:
+    assert (hand_back_reserve(25), shutdown_budget(25)) == (1.0, 25)
+    assert (hand_back_reserve(5), shutdown_budget(5)) == (0.5, 5)
+    assert (hand_back_reserve(0.2), shutdown_budget(0.2)) == (0.25, 0.25)
+    assert (hand_back_reserve(0), shutdown_budget(0)) == (0.25, 0.25)
