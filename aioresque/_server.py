@@ -194,7 +194,7 @@ def eviction_warning(policy: str | None) -> str | None:
         return None
     if policy is None:
         return (
-            "maxmemory-policy could not be checked (the Redis user may not run CONFIG GET): "
+            "maxmemory-policy could not be checked (CONFIG GET is forbidden by the ACL or disabled): "
             f"make sure it is {NO_EVICTION}, or Redis may delete queued jobs when memory runs out"
         )
     ttl_only = policy.startswith("volatile")
