@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import anyio
@@ -101,7 +102,8 @@ async def test_one_sigterm_ends_a_worker_within_grace_while_redis_is_down(tmp_pa
                 proc.kill()
             proc.wait()
         assert code == 0
-        assert took < 1.5 + 1.0, f"took {took:.1f} s with --grace 1.5"  # 1 s for the interpreter's exit
+        # The worker is done at 1.5 s; the interpreter exits about 0.5 s later (more on a busy machine).
+        assert took < 1.5 + 2.0, f"took {took:.1f} s with --grace 1.5"
         if outage == "sigstop":
             os.kill(server.process.pid, signal.SIGCONT)
         else:
@@ -120,6 +122,14 @@ async def test_one_sigterm_ends_a_worker_within_grace_while_redis_is_down(tmp_pa
         server.stop()
     output = log_path.read_text()
     assert "shutdown reached its 1.5 s grace" in output, output
+    # From the worker's own log: the shutdown itself took the grace, not more.
+    stamps = {
+        event: datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+        for line in output.splitlines()
+        for event in ("stopping (grace", " stopped")
+        if line.endswith(event) or event + " 1.5 s)" in line
+    }
+    assert (stamps[" stopped"] - stamps["stopping (grace"]).total_seconds() < 1.5 + 0.3, output
 
 
 async def test_a_wrong_password_is_an_authentication_error(tmp_path: Path) -> None:
