@@ -153,8 +153,8 @@ def _query_options(query: str, url: str, tls: bool) -> dict[str, Any]:
         if name in TLS_OPTIONS and not tls:
             raise ConfigurationError(f"{name} needs a TLS URL (rediss+...://), not {redact_url(url)!r}")
         value = values[-1]
-        if name == "ssl_cert_reqs" and value.lower() not in _CERT_REQS:
-            raise ConfigurationError(f"ssl_cert_reqs must be one of {', '.join(_CERT_REQS)}, not {value!r}")
+        if name == "ssl_cert_reqs":
+            _check_cert_reqs(value)
         parser = URL_QUERY_ARGUMENT_PARSERS.get(name)
         try:
             options[name] = parser(value) if parser is not None else value
@@ -226,13 +226,12 @@ def connect(url: str, **options: Any) -> Client:
         single: Redis = Redis.from_url(url, **{"max_connections": MAX_CONNECTIONS, **options})
     except ValueError as exc:  # redis-py's message names the option, never the password
         raise ConfigurationError(f"{exc} ({redact_url(url)!r})") from None
-    if scheme == "rediss":
-        _check_cert_reqs(single.connection_pool.connection_kwargs, url)
+    if scheme == "rediss":  # redis-py checks it only when it first connects
+        _check_cert_reqs(single.connection_pool.connection_kwargs.get("ssl_cert_reqs"))
     return single
 
 
-def _check_cert_reqs(kwargs: dict[str, Any], url: str) -> None:
-    value = kwargs.get("ssl_cert_reqs")
+def _check_cert_reqs(value: object) -> None:
     if isinstance(value, str) and value.lower() not in _CERT_REQS:
         raise ConfigurationError(f"ssl_cert_reqs must be one of {', '.join(_CERT_REQS)}, not {value!r}")
 
