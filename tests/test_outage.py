@@ -77,7 +77,8 @@ async def test_worker_survives_a_redis_restart_and_nothing_is_lost(tmp_path: Pat
 async def test_one_sigterm_ends_a_worker_within_grace_while_redis_is_down(tmp_path: Path, outage: str) -> None:
     server = RedisServer(tmp_path / "redis", appendonly=True)
     server.start()
-    assert server.process is not None
+    pid = server.pid
+    assert pid is not None
     log_path = tmp_path / "worker.log"
     queue = Queue.from_url(server.url, prefix="down")
     try:
@@ -89,7 +90,7 @@ async def test_one_sigterm_ends_a_worker_within_grace_while_redis_is_down(tmp_pa
                 while await queue.redis.zcard(queue.keys.active) < 1:
                     await anyio.sleep(0.02)
             if outage == "sigstop":  # a hung Redis: commands time out, they are not refused
-                os.kill(server.process.pid, signal.SIGSTOP)
+                os.kill(pid, signal.SIGSTOP)
             else:
                 server.stop(kill=True)
             await anyio.sleep(0.5)
@@ -105,7 +106,7 @@ async def test_one_sigterm_ends_a_worker_within_grace_while_redis_is_down(tmp_pa
         # The worker is done at 1.5 s; the interpreter exits about 0.5 s later (more on a busy machine).
         assert took < 1.5 + 2.0, f"took {took:.1f} s with --grace 1.5"
         if outage == "sigstop":
-            os.kill(server.process.pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGCONT)
         else:
             server.start()  # same port, same AOF
         # The job the worker held was not handed back: its lease covers it.

@@ -89,7 +89,7 @@ def tls_port(tmp_path_factory: pytest.TempPathFactory, certificates: Certificate
     )  # fmt: skip
     try:
         server.start()
-    except RuntimeError as exc:  # a redis-server built without TLS
+    except (RuntimeError, ConfigurationError) as exc:  # a server built without TLS
         pytest.skip(f"redis-server has no TLS support: {exc}")
     try:
         yield port
@@ -160,7 +160,7 @@ async def test_jobs_run_on_a_tls_cluster(tmp_path: Path, certificates: Certifica
     cluster = RedisCluster(tmp_path / "nodes", start_port=41000)
     tls_ports = cluster_ports(len(cluster.nodes), 43000)
     for node, port in zip(cluster.nodes, tls_ports, strict=True):
-        node.extra += [
+        node.args += [
             "--tls-port", str(port),
             "--tls-cert-file", str(certificates.server_cert),
             "--tls-key-file", str(certificates.server_key),
