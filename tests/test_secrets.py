@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 from aioresque import ConfigurationError, ConnectionLost, Queue, Worker
+from aioresque.testing.server import describe
 from tests import jobs_for_tests
 from tests.cli_helpers import ROOT, run_cli, worker_command
 from tests.redis_server import free_port
@@ -86,3 +87,10 @@ def test_worker_process_output_hides_the_password() -> None:
                 proc.kill()
     assert proc.returncode == 0, output
     assert SECRET not in output
+
+
+def test_server_discovery_line_hides_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = unreachable_url()
+    monkeypatch.setenv("AIORESQUE_REDIS_URL", url)
+    for line in (describe(url), describe(url, env=None)):
+        assert SECRET not in line and "user:***@" in line
