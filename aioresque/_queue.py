@@ -496,7 +496,8 @@ class Queue:
         """Check that the Redis server (every node of a Cluster) is recent enough.
 
         Workers run this check when they start; call it from a producer's
-        startup to fail early too.
+        startup to fail early too. It reads ``INFO server``, or ``HELLO``
+        when the user's ACL forbids ``INFO`` (a ``-@dangerous`` rule).
 
         Returns:
             The server's product and version (the oldest node's, on a Cluster).
@@ -505,6 +506,7 @@ class Queue:
             ConfigurationError: the server is older than Redis 6.2; the
                 message names the version found and the minimum.
             ConnectionLost: Redis cannot be reached.
+            AuthenticationFailed: Redis refused the credentials.
         """
         return await check_server(self.redis)
 
