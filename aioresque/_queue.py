@@ -259,6 +259,7 @@ class Queue:
             ConfigurationError: a bad option (e.g. a naive ``_at``, or
                 ``_at`` with ``_delay``).
             ConnectionLost: Redis cannot be reached.
+            RedisFull: Redis refused the write (``maxmemory`` reached); nothing was written.
         """
         call = Call(
             name, args, kwargs, _job_id, _queue, _max_attempts, _timeout, _delay, _at, _unique, limit_key=_limit_key
@@ -277,6 +278,11 @@ class Queue:
 
         Returns:
             One handle per call, in order.
+
+        Raises:
+            RedisFull: Redis refused the write (``maxmemory`` reached); a
+                queue's batch is written whole or not at all.
+            ConnectionLost: Redis cannot be reached.
         """
         if not self._middleware:
             return await self._enqueue_batch(calls)
