@@ -28,6 +28,7 @@ from typing import Any
 
 from redis.exceptions import NoPermissionError, ResponseError
 
+from ._connect import is_cluster
 from ._decode import text
 from ._errors import ConfigurationError, translate
 
@@ -133,12 +134,24 @@ async def check_server(redis: Any, minimum: tuple[int, int, int] = MIN_SERVER) -
         try:
             reply = await redis.info("server")
         except NoPermissionError:
-            reply = _hello_info(await redis.execute_command("HELLO"))
+            reply = await _hello(redis)
     infos = _per_node(reply)
     servers = [server_info(info) for info in infos]
     oldest = min(servers, key=lambda s: s.redis_version)
     require_supported(oldest, minimum)
     return oldest
+
+
+async def _hello(redis: Any) -> Mapping[str, Any]:
+    # HELLO names no key: a Cluster client is told to ask every node it
+    # knows (the INFO call that was refused loaded the topology).
+    if is_cluster(redis):
+        nodes = redis.get_nodes()
+        replies = await redis.execute_command("HELLO", target_nodes=nodes)
+        if len(nodes) == 1:
+            replies = {nodes[0].name: replies}
+        return {str(node): _hello_info(one) for node, one in replies.items()}
+    return _hello_info(await redis.execute_command("HELLO"))
 
 
 def _hello_info(reply: Any) -> dict[str, Any]:

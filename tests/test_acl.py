@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import anyio
 import httpx
@@ -19,6 +20,7 @@ import aioresque
 from aioresque import JobStatus, PermissionDenied, Queue, Worker
 from tests import jobs_for_tests
 from tests.cli_helpers import ROOT, run, run_cli, worker_command
+from tests.redis_cluster import RedisCluster
 from tests.redis_server import RedisServer
 
 PREFIX = "acl"
@@ -26,10 +28,13 @@ PREFIX = "acl"
 COMMON_RULE = "~{prefix}:* resetchannels +@all -@dangerous"
 """The rule most guides recommend: everything but @dangerous, on the prefix's keys."""
 
+_CLUSTER = "+cluster|slots +command"
+"""What a Cluster client needs besides: the slot map and the command table (harmless on one node)."""
+
 ROLE_RULES = {
-    "producer": "~{prefix}:* resetchannels -@all +@read +@write +evalsha +eval +time -@dangerous",
-    "worker": "~{prefix}:* resetchannels -@all +@read +@write +evalsha +eval +time -@dangerous",
-    "reader": "~{prefix}:* resetchannels -@all +@read +time -@dangerous",
+    "producer": f"~{{prefix}}:* resetchannels -@all +@read +@write +evalsha +eval +time {_CLUSTER} -@dangerous",
+    "worker": f"~{{prefix}}:* resetchannels -@all +@read +@write +evalsha +eval +time {_CLUSTER} -@dangerous",
+    "reader": f"~{{prefix}}:* resetchannels -@all +@read +time {_CLUSTER} -@dangerous",
 }
 """The narrowest rule of each role (docs/production.md): the reader is a read-only dashboard or CLI."""
 
@@ -162,3 +167,40 @@ async def test_a_prefix_outside_the_rule_is_a_clear_error(admin: redis_asyncio.R
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines()[-1].startswith("aioresque: the Redis user may not"), done.stderr
+
+
+def test_every_rule_works_on_a_cluster(tmp_path: Path) -> None:
+    cluster = RedisCluster(tmp_path / "cluster", start_port=46000)
+    cluster.start()
+    try:
+        anyio.run(_on_cluster, cluster)
+    finally:
+        cluster.stop()
+
+
+async def _on_cluster(cluster: RedisCluster) -> None:
+    hosts = ",".join(f"127.0.0.1:{node.port}" for node in cluster.nodes)
+    for node in cluster.nodes:  # ACL users are per node: a Cluster does not share them
+        admin = redis_asyncio.Redis.from_url(node.url)
+        try:
+            for name, rule in [("common", COMMON_RULE), *ROLE_RULES.items()]:
+                await make_user(admin, node, name, rule)
+        finally:
+            await admin.aclose()
+
+    def url(name: str) -> str:
+        return f"redis+cluster://{name}:pw-{name}@{hosts}"
+
+    for producer, worker in (("common", "common"), ("producer", "worker")):
+        async with Queue.from_url(url(producer), prefix=PREFIX) as queue:
+            jobs = [await queue.sibling(q).enqueue("add", 1, 2) for q in ("a", "b", "c")]
+            with anyio.fail_after(30):
+                await Worker(url(worker), jobs_for_tests, prefix=PREFIX, queues=["a", "b", "c"], burst=True).run()
+            assert [await job.result(timeout=5) for job in jobs] == [3, 3, 3]
+    async with Queue.from_url(url("reader"), prefix=PREFIX) as reader:
+        app = aioresque.dashboard(reader, read_only=True)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dash") as client:
+            for page in ("/", "/queues", "/workers", "/jobs/queued"):
+                assert (await client.get(page)).status_code == 200, page
+        with pytest.raises(PermissionDenied):
+            await reader.sibling("a").pause()
