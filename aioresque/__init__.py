@@ -10,6 +10,7 @@ from ._admin import HistoryPoint, JobFilter, JobPage, QueueOverview
 from ._context import JobContext, current_job
 from ._errors import (
     AioresqueError,
+    AuthenticationFailed,
     ConfigurationError,
     ConnectionLost,
     JobCancelled,
@@ -19,6 +20,8 @@ from ._errors import (
     JobNotFound,
     NonRetryable,
     PayloadTooLarge,
+    PermissionDenied,
+    RedisFull,
     ResultTimeout,
     Retry,
     SerializationError,
@@ -51,6 +54,7 @@ __version__ = _package_version()
 
 __all__ = [
     "AioresqueError",
+    "AuthenticationFailed",
     "Backoff",
     "Call",
     "ConfigurationError",
@@ -78,11 +82,13 @@ __all__ = [
     "PayloadTooLarge",
     "PerformMiddleware",
     "PerformNext",
+    "PermissionDenied",
     "QuarantinedItem",
     "Queue",
     "QueueOverview",
     "QueueStatistics",
     "RateLimit",
+    "RedisFull",
     "Registry",
     "ResultTimeout",
     "Retention",

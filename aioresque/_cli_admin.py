@@ -26,6 +26,7 @@ from ._cli_format import ProgressLine, ago, clean, jsonable, paint, short_durati
 from ._errors import AioresqueError, JobNotFound
 from ._queue import Queue
 from ._registry import WorkerInfo, list_workers
+from ._server import eviction_policy, eviction_warning
 from ._status import JobInfo, JobStatus
 
 EXIT_PROBLEMS = 1
@@ -262,9 +263,15 @@ async def _info(queue: Queue, args: argparse.Namespace) -> int:
     workers = await list_workers(queue.redis, prefix=queue.prefix)
     errors = {o.name: await _admin.top_errors(queue.sibling(o.name)) for o in overviews if o.dead}
     problems = find_problems(overviews, workers, errors)
+    # An evicting Redis deletes jobs under memory pressure: first in the list.
+    policy = await eviction_policy(queue.redis)
+    eviction = eviction_warning(policy)
+    if eviction is not None and policy is not None:
+        problems.insert(0, Problem(None, eviction))
     if args.json:
         emit_json(
             {
+                "maxmemory_policy": policy,
                 "queues": [dataclasses.asdict(o) for o in overviews],
                 "workers": [dataclasses.asdict(w) for w in workers],
                 "problems": [dataclasses.asdict(p) for p in problems],
@@ -292,6 +299,8 @@ async def _info(queue: Queue, args: argparse.Namespace) -> int:
             print(f"  {paint('!', 'red', colour)} {where}{shorten(p.message, 400)}")
     else:
         print(paint("Nothing stuck.", "green", colour))
+    if eviction is not None and policy is None:
+        print(f"Note: {eviction}")
     return EXIT_PROBLEMS if problems else 0
 
 

@@ -10,6 +10,7 @@ back on their queues now, for when no worker runs to do it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import sys
@@ -21,7 +22,7 @@ from ._cli import connection_options, default_url, fail, queue_list
 from ._cli_admin import worker_table
 from ._cli_format import clean, shorten, table, use_colour
 from ._connect import close_client, connect
-from ._errors import AioresqueError
+from ._errors import AioresqueError, PermissionDenied
 from ._recovery import RecoveryReport, recover_queues
 from ._registry import WorkerInfo, list_workers, prune_workers
 
@@ -74,7 +75,8 @@ def _run_workers(args: argparse.Namespace) -> int:
     async def main() -> list[WorkerInfo]:
         redis = connect(args.redis_url or default_url())
         try:
-            await prune_workers(redis, prefix=args.prefix)
+            with contextlib.suppress(PermissionDenied):  # a read-only ACL user skips the housekeeping
+                await prune_workers(redis, prefix=args.prefix)
             return await list_workers(redis, prefix=args.prefix)
         finally:
             await close_client(redis)

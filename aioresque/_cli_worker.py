@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 
 from ._cli import default_url, fail, name_of, positive_float, positive_int, queue_list
-from ._errors import AioresqueError, ConfigurationError
+from ._errors import AioresqueError
 from ._handler import Registry
 from ._keys import DEFAULT_PREFIX
 from ._metrics_server import serve_metrics
@@ -78,6 +78,11 @@ def add_parser(sub: Any) -> None:
         type=positive_int,
         default=1,
         help="run N worker processes under a supervisor that restarts any that die (default: 1)",
+    )
+    w.add_argument(
+        "--allow-eviction",
+        action="store_true",
+        help="start even if Redis's maxmemory-policy is not noeviction (Redis may then delete queued jobs)",
     )
     w.set_defaults(run=_run_worker)
 
@@ -146,6 +151,7 @@ def _run_worker(args: argparse.Namespace) -> int:
             grace=args.grace,
             burst=args.burst,
             prefix=args.prefix,
+            allow_eviction=args.allow_eviction,
         )
     except AioresqueError as exc:
         fail(str(exc))
@@ -153,28 +159,41 @@ def _run_worker(args: argparse.Namespace) -> int:
         metrics_at = None if args.metrics_port is None else (args.metrics_host, args.metrics_port)
         try:
             anyio.run(_serve, worker, metrics_at, backend="asyncio", backend_options=_backend_options())
-        except* ConfigurationError as group:  # found at startup, e.g. a Redis server too old
-            fail("; ".join(str(exc) for exc in group.exceptions))
+        except* AioresqueError as group:
+            # Found at start-up (a server too old, an eviction policy, wrong
+            # credentials, an ACL): one line, not a traceback, and no retrying.
+            fail("; ".join(str(exc) for exc in _leaves(group)))
     except KeyboardInterrupt:  # pragma: no cover - signals are handled in _serve
         return 1
     return 0
 
 
+def _leaves(group: BaseExceptionGroup[AioresqueError]) -> list[AioresqueError]:
+    leaves: list[AioresqueError] = []
+    for exc in group.exceptions:
+        leaves += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return leaves
+
+
 def _child_base_command(args: argparse.Namespace) -> list[str]:
     """The ``worker`` command line a child of ``--processes`` runs (without it)."""
     command = [sys.executable, "-m", "aioresque", "worker", args.module]
-    command += ["--redis-url", args.redis_url or default_url(), "--queues", args.queues]
+    command += ["--queues", args.queues]  # the URL goes in the environment (see _supervise)
     command += ["--concurrency", str(args.concurrency), "--lease", str(args.lease)]
     command += ["--max-lost", str(args.max_lost), "--grace", str(args.grace)]
     command += ["--prefix", args.prefix, "--log-level", args.log_level, "--metrics-host", args.metrics_host]
     if args.burst:
         command.append("--burst")
+    if args.allow_eviction:
+        command.append("--allow-eviction")
     return command
 
 
 def _supervise(args: argparse.Namespace) -> int:
     commands = child_commands(_child_base_command(args), args.processes, args.metrics_port)
-    return Supervisor(commands, burst=args.burst).run()
+    # In the environment, not argv: `ps` shows a command line to every user of the host.
+    env = {"AIORESQUE_REDIS_URL": args.redis_url or default_url()}
+    return Supervisor(commands, burst=args.burst, env=env).run()
 
 
 def _backend_options() -> dict[str, bool]:

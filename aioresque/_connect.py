@@ -8,6 +8,13 @@ URL forms::
     redis+sentinel://host:port[,host:port...]/service_name[/db]
     rediss+sentinel://...                            the master over TLS
 
+TLS settings go in the query string, as in redis-py's own URLs, for every
+TLS form: ``rediss+cluster://h1:7000,h2:7001?ssl_ca_certs=/etc/ca.pem&ssl_certfile=/etc/client.pem&ssl_keyfile=/etc/client.key&ssl_cert_reqs=required``
+(see :data:`TLS_OPTIONS`). A cluster or sentinel URL refuses an option it
+does not know, naming it.
+
+Error messages and logs show a URL only through :func:`redact_url`.
+
 Credentials in a cluster or sentinel URL (``user:password@`` before the first
 host) are used for the data nodes. Every client is redis-py's own
 (``Redis``, ``RedisCluster``, ``Sentinel.master_for``): no home-made sharding.
@@ -30,11 +37,11 @@ import inspect
 import re
 from functools import cache
 from typing import Any, TypeAlias
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import URL_QUERY_ARGUMENT_PARSERS, Connection
 from redis.asyncio.sentinel import Sentinel
 from redis.typing import EncodableT
 
@@ -119,6 +126,43 @@ def is_cluster(client: Any) -> bool:
     return isinstance(client, RedisCluster)
 
 
+TLS_OPTIONS = frozenset(
+    ("ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs", "ssl_check_hostname", "ssl_ciphers")
+)
+"""TLS settings that cluster and sentinel URLs take in their query string, as redis-py's URLs do."""
+
+_URL_OPTIONS = TLS_OPTIONS | {
+    "socket_timeout",
+    "socket_connect_timeout",
+    "socket_keepalive",
+    "retry_on_timeout",
+    "health_check_interval",
+    "client_name",
+    "max_connections",
+}
+_CERT_REQS = ("none", "optional", "required")
+
+
+def _query_options(query: str, url: str, tls: bool) -> dict[str, Any]:
+    """The client options in a cluster or sentinel URL's query string (``?ssl_ca_certs=/ca.pem``)."""
+    options: dict[str, Any] = {}
+    for name, values in parse_qs(query, keep_blank_values=True).items():
+        if name not in _URL_OPTIONS:
+            known = ", ".join(sorted(_URL_OPTIONS))
+            raise ConfigurationError(f"unknown option {name!r} in {redact_url(url)!r} (known: {known})")
+        if name in TLS_OPTIONS and not tls:
+            raise ConfigurationError(f"{name} needs a TLS URL (rediss+...://), not {redact_url(url)!r}")
+        value = values[-1]
+        if name == "ssl_cert_reqs":
+            _check_cert_reqs(value)
+        parser = URL_QUERY_ARGUMENT_PARSERS.get(name)
+        try:
+            options[name] = parser(value) if parser is not None else value
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"bad value {value!r} for {name} in {redact_url(url)!r}") from None
+    return options
+
+
 def _split(url: str, scheme: str) -> tuple[dict[str, Any], list[tuple[str, int]], str]:
     rest = url[len(scheme) + 3 :]
     auth: dict[str, Any] = {}
@@ -129,12 +173,14 @@ def _split(url: str, scheme: str) -> tuple[dict[str, Any], list[tuple[str, int]]
             auth["username"] = unquote(user)
         if password:
             auth["password"] = unquote(password)
+    rest, _, query = rest.partition("?")
+    auth.update(_query_options(query, url, scheme.startswith("rediss")))
     hosts_part, _, path = rest.partition("/")
     hosts: list[tuple[str, int]] = []
     for item in hosts_part.split(","):
         host, _, port = item.strip().rpartition(":")
         if not host or not port.isdigit():
-            raise ConfigurationError(f"bad host:port {item!r} in {url!r}")
+            raise ConfigurationError(f"bad host:port {redact_url(item)!r} in {redact_url(url)!r}")
         hosts.append((host.strip("[]"), int(port)))
     return auth, hosts, path
 
@@ -156,16 +202,14 @@ def connect(url: str, **options: Any) -> Client:
         cluster: RedisCluster = ClusterClient(
             startup_nodes=nodes,
             ssl=scheme.startswith("rediss"),
-            max_connections=MAX_CONNECTIONS,
-            **auth,
-            **options,
+            **{"max_connections": MAX_CONNECTIONS, **auth, **options},
         )
         return cluster
     if scheme in ("redis+sentinel", "rediss+sentinel"):
         auth, hosts, path = _split(url, scheme)
         parts = [p for p in path.split("/") if p]
         if not parts:
-            raise ConfigurationError(f"a sentinel URL needs the service name: {url!r}")
+            raise ConfigurationError(f"a sentinel URL needs the service name: {redact_url(url)!r}")
         service = parts[0]
         db = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
         sentinel = Sentinel(hosts, sentinel_kwargs={})  # type: ignore[no-untyped-call]  # untyped in redis-py
@@ -173,15 +217,23 @@ def connect(url: str, **options: Any) -> Client:
             service,
             db=db,
             ssl=scheme.startswith("rediss"),
-            max_connections=MAX_CONNECTIONS,
-            **auth,
-            **options,
+            **{"max_connections": MAX_CONNECTIONS, **auth, **options},
         )
         return client
     if scheme not in ("redis", "rediss", "unix"):
-        raise ConfigurationError(f"unsupported Redis URL scheme {scheme!r} in {url!r}")
-    single: Redis = Redis.from_url(url, max_connections=MAX_CONNECTIONS, **options)
+        raise ConfigurationError(f"unsupported Redis URL scheme {scheme!r} in {redact_url(url)!r}")
+    try:
+        single: Redis = Redis.from_url(url, **{"max_connections": MAX_CONNECTIONS, **options})
+    except ValueError as exc:  # redis-py's message names the option, never the password
+        raise ConfigurationError(f"{exc} ({redact_url(url)!r})") from None
+    if scheme == "rediss":  # redis-py checks it only when it first connects
+        _check_cert_reqs(single.connection_pool.connection_kwargs.get("ssl_cert_reqs"))
     return single
+
+
+def _check_cert_reqs(value: object) -> None:
+    if isinstance(value, str) and value.lower() not in _CERT_REQS:
+        raise ConfigurationError(f"ssl_cert_reqs must be one of {', '.join(_CERT_REQS)}, not {value!r}")
 
 
 async def close_client(client: Client) -> None:

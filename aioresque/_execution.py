@@ -21,7 +21,7 @@ import anyio
 from ._context import JobContext, set_current
 from ._decode import integer, number, text
 from ._errors import Retry
-from ._handler import JobFunction, Registry, retry_verdict
+from ._handler import DEFAULT_MAX_ATTEMPTS, JobFunction, Registry, retry_verdict
 from ._middleware import PerformMiddleware, perform_chain
 from ._progress import ProgressReporter
 from ._queue import Queue
@@ -173,7 +173,8 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
     recorded that): there is nothing to record.
     """
     handler = runner.registry.functions.get(job.name)
-    max_attempts = handler.max_attempts if handler else 1
+    # An unknown name gets the default attempts: a newer worker may know it (rolling deploy).
+    max_attempts = handler.max_attempts if handler else DEFAULT_MAX_ATTEMPTS
     failures_before = integer(job.state.get("failures", 0), 0) or 0
     effective_max = integer(job.state.get("max_attempts"), 1) or max_attempts
 
@@ -194,9 +195,15 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
 
     if handler is None:
         known = ", ".join(sorted(runner.registry.functions)) or "none"
-        log.warning("job %s: unknown job name %r", job.id, job.name)
-        # Retried like a failure: during a rolling deploy a newer worker may know it.
-        return fail(None, f"UnknownJob: no handler named {job.name!r} (this worker has: {known})", "unknown")
+        message = f"UnknownJob: no handler named {job.name!r} (this worker has: {known})"
+        # Retried like a failure (during a rolling deploy a newer worker may
+        # know the name), then dead: the system gave up, the handler never ran
+        # (docs/concepts.md, "Decisions").
+        if failures_before + 1 >= effective_max:
+            log.warning("job %s: unknown job name %r; no attempt left, dead", job.id, job.name)
+            return dead(None, message, "unknown")
+        log.warning("job %s: unknown job name %r; will retry", job.id, job.name)
+        return fail(None, message, "unknown")
     if not job.payload:
         return dead(None, "MissingPayload: the job has no payload", "payload")
     try:

@@ -280,6 +280,7 @@ class Queue:
                 ``_at`` with ``_delay``), or a handler name, ``_job_id`` or
                 ``_queue`` that breaks the name rule (``docs/concepts.md``).
             ConnectionLost: Redis cannot be reached.
+            RedisFull: Redis refused the write (``maxmemory`` reached); nothing was written.
         """
         call = Call(
             name, args, kwargs, _job_id, _queue, _max_attempts, _timeout, _delay, _at, _unique, limit_key=_limit_key
@@ -303,6 +304,9 @@ class Queue:
             PayloadTooLarge: a payload exceeds ``max_payload_bytes``, or the
                 payloads together exceed :data:`MAX_BATCH_BYTES` (32 MiB):
                 nothing is enqueued; split the batch.
+            RedisFull: Redis refused the write (``maxmemory`` reached); a
+                queue's batch is written whole or not at all.
+            ConnectionLost: Redis cannot be reached.
         """
         if not self._middleware:
             return await self._enqueue_batch(calls)
@@ -356,9 +360,9 @@ class Queue:
             if new_names:
                 await self.redis.sadd(queue_registry(self.prefix), *new_names)
             replies = await _scripts.run_many(self.redis, script_calls)
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply  # inside translate(): a full Redis (OOM) is RedisFull
         self._registered.update(new_names)
         # A unique call whose lock was held answers '=<holder id>': hand back the holder.
         positions: dict[str, list[int]] = {}
@@ -532,7 +536,8 @@ class Queue:
         """Check that the Redis server (every node of a Cluster) is recent enough.
 
         Workers run this check when they start; call it from a producer's
-        startup to fail early too.
+        startup to fail early too. It reads ``INFO server``, or ``HELLO``
+        when the user's ACL forbids ``INFO`` (a ``-@dangerous`` rule).
 
         Returns:
             The server's product and version (the oldest node's, on a Cluster).
@@ -541,6 +546,7 @@ class Queue:
             ConfigurationError: the server is older than Redis 6.2; the
                 message names the version found and the minimum.
             ConnectionLost: Redis cannot be reached.
+            AuthenticationFailed: Redis refused the credentials.
         """
         return await check_server(self.redis)
 

@@ -26,6 +26,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import NoPermissionError, ResponseError
+
+from ._connect import is_cluster
+from ._decode import text
 from ._errors import ConfigurationError, translate
 
 MIN_SERVER = (6, 2, 0)
@@ -110,6 +114,10 @@ def require_supported(server: ServerInfo, minimum: tuple[int, int, int] = MIN_SE
 async def check_server(redis: Any, minimum: tuple[int, int, int] = MIN_SERVER) -> ServerInfo:
     """Ask the server (every node of a Cluster) its version, and check it.
 
+    ``INFO`` is in ACL's ``@dangerous`` category, so a user with the usual
+    ``+@all -@dangerous`` rule may not run it: the version is then read from
+    ``HELLO`` (category ``@connection``, Redis 6.0+), which one node answers.
+
     Args:
         redis: a ``redis.asyncio`` client (``Redis`` or ``RedisCluster``).
         minimum: the oldest version accepted.
@@ -120,14 +128,95 @@ async def check_server(redis: Any, minimum: tuple[int, int, int] = MIN_SERVER) -
     Raises:
         ConfigurationError: a server is older than ``minimum``.
         ConnectionLost: Redis cannot be reached.
+        PermissionDenied: the ACL allows neither ``INFO`` nor ``HELLO``.
     """
     async with translate():
-        reply = await redis.info("server")
+        try:
+            reply = await redis.info("server")
+        except NoPermissionError:
+            reply = await _hello(redis)
     infos = _per_node(reply)
     servers = [server_info(info) for info in infos]
     oldest = min(servers, key=lambda s: s.redis_version)
     require_supported(oldest, minimum)
     return oldest
+
+
+async def _hello(redis: Any) -> Mapping[str, Any]:
+    # HELLO names no key: a Cluster client is told to ask every node it
+    # knows (the INFO call that was refused loaded the topology).
+    if is_cluster(redis):
+        nodes = redis.get_nodes()
+        replies = await redis.execute_command("HELLO", target_nodes=nodes)
+        if len(nodes) == 1:
+            replies = {nodes[0].name: replies}
+        return {str(node): _hello_info(one) for node, one in replies.items()}
+    return _hello_info(await redis.execute_command("HELLO"))
+
+
+def _hello_info(reply: Any) -> dict[str, Any]:
+    # HELLO answers "server", "redis"|"valkey", "version", "7.0.15", ... (a
+    # flat list in RESP2, a map in RESP3), as the INFO fields the rest reads.
+    if isinstance(reply, list | tuple):
+        reply = dict(zip(reply[::2], reply[1::2], strict=False))
+    fields = {text(k): v for k, v in reply.items()} if isinstance(reply, Mapping) else {}
+    product = text(fields.get("server", b"redis"))
+    version = text(fields.get("version", b""))
+    if product == "valkey":  # every Valkey release speaks Redis 7.2.4
+        return {"redis_version": "7.2.4", "valkey_version": version}
+    return {"redis_version": version} if version else {}
+
+
+NO_EVICTION = "noeviction"
+"""The ``maxmemory-policy`` aioresque needs: a full Redis refuses writes instead of deleting keys."""
+
+
+async def eviction_policy(redis: Any) -> str | None:
+    """The server's ``maxmemory-policy`` (the first node's that is not ``noeviction``, on a Cluster).
+
+    Args:
+        redis: a ``redis.asyncio`` client (``Redis`` or ``RedisCluster``).
+
+    Returns:
+        The policy, or None when it cannot be read: ``CONFIG`` is in ACL's
+        ``@dangerous`` category, and managed services often rename it.
+
+    Raises:
+        ConnectionLost: Redis cannot be reached.
+    """
+    async with translate():
+        try:
+            reply = await redis.config_get("maxmemory-policy")
+        except (NoPermissionError, ResponseError):  # forbidden by an ACL, or renamed/disabled by the host
+            return None
+    nodes = [reply] if "maxmemory-policy" in reply else [v for v in reply.values() if isinstance(v, Mapping)]
+    policies = [text(node["maxmemory-policy"]) for node in nodes if "maxmemory-policy" in node]
+    if not policies:
+        return None
+    return next((p for p in policies if p != NO_EVICTION), policies[0])
+
+
+def eviction_warning(policy: str | None) -> str | None:
+    """What an operator must be told about ``policy`` (from :func:`eviction_policy`), or None if nothing.
+
+    Returns:
+        One line: what the policy means for queued jobs, or that it could not
+        be checked; None for ``noeviction``.
+    """
+    if policy == NO_EVICTION:
+        return None
+    if policy is None:
+        return (
+            "maxmemory-policy could not be checked (CONFIG GET is forbidden by the ACL or disabled): "
+            f"make sure it is {NO_EVICTION}, or Redis may delete queued jobs when memory runs out"
+        )
+    ttl_only = policy.startswith("volatile")
+    which = "keys that have a TTL (finished jobs' records, unique locks)" if ttl_only else "any key"
+    return (
+        f"maxmemory-policy is {policy}: when memory runs out Redis deletes {which}, "
+        f"so queued and running jobs can vanish without a trace; set maxmemory-policy {NO_EVICTION} "
+        "(docs/production.md)"
+    )
 
 
 def _per_node(reply: Mapping[str, Any]) -> list[Mapping[str, Any]]:

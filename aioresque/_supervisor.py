@@ -6,15 +6,23 @@ restarts a child that dies (with a growing delay while children keep dying
 young), and exits once every child has exited after a shutdown (or, in burst
 mode, once every child finished its burst). Jobs a dead child held are
 recovered by leases like any lost worker's.
+
+A child that exits with :data:`REFUSED` (2: it refused to start — a bad
+setting, wrong credentials, an ACL, an evicting Redis) is not restarted:
+another start would fail the same way, so the supervisor stops the others and
+exits 2 too. The Redis URL reaches the children in their environment, not on
+their command line, where ``ps`` would show its password to every user of
+the host.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -23,6 +31,9 @@ log = logging.getLogger("aioresque.supervisor")
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2, signal.SIGCONT)
 POLL = 0.1
 """Seconds between checks of the children (local process checks, no Redis)."""
+
+REFUSED = 2
+"""A child's exit code when it refused to start (the CLI's usage-error code): not restarted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +93,7 @@ class Supervisor:
         burst: children exit 0 when their queues are empty; do not restart those.
         policy: when to restart children that died.
         clock: a monotonic clock (tests may pass their own).
+        env: extra environment variables for the children (the Redis URL).
     """
 
     def __init__(
@@ -91,8 +103,11 @@ class Supervisor:
         burst: bool = False,
         policy: RestartPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.slots = [_Slot(i, list(c)) for i, c in enumerate(commands)]
+        self.env = None if env is None else {**os.environ, **env}
+        self.refused = False
         self.burst = burst
         self.policy = policy or RestartPolicy()
         self.clock = clock
@@ -103,7 +118,7 @@ class Supervisor:
         return f"<Supervisor {alive}/{len(self.slots)} children alive, stops={self.stops}>"
 
     def _start(self, slot: _Slot) -> None:
-        slot.process = subprocess.Popen(slot.command)
+        slot.process = subprocess.Popen(slot.command, env=self.env)
         slot.started_at = self.clock()
         slot.restart_at = None
         log.info("worker process %d started (pid %d)", slot.index, slot.process.pid)
@@ -131,6 +146,8 @@ class Supervisor:
                 signal.signal(signum, handler)
         codes = [slot.exit_code for slot in self.slots]
         log.info("all worker processes exited (codes %s)", codes)
+        if self.refused:
+            return REFUSED
         return 0 if all(code == 0 for code in codes) else 1
 
     def _check(self, slot: _Slot, now: float) -> None:
@@ -150,6 +167,13 @@ class Supervisor:
         slot.exit_code = code
         if self.stops or (self.burst and code == 0):
             slot.finished = True
+            return
+        if code == REFUSED and not self.refused:
+            # Refused to start (its one-line reason is on stderr): so would every restart.
+            log.error("worker process %d refused to start (exit code %d); stopping the others", slot.index, code)
+            self.refused = True
+            slot.finished = True
+            self._on_signal(signal.SIGTERM, None)
             return
         lived = now - slot.started_at
         slot.young_deaths = slot.young_deaths + 1 if lived < self.policy.min_uptime else 0

@@ -64,7 +64,8 @@ async def run_upkeep(worker: Worker) -> None:
         tg.start_soon(_progress_loop, worker)
         await worker._stopped.wait()
         tg.cancel_scope.cancel()
-    with anyio.move_on_after(2, shield=True):
+    # Shielded, so a graceful stop removes the registration, but never past the shutdown's deadline.
+    with anyio.move_on_after(worker._time_left(2), shield=True):
         try:
             await unregister(worker._base.redis, worker._base.prefix, worker.id)
         except (RedisError, OSError) as exc:

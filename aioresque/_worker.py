@@ -25,12 +25,13 @@ returns, so the flusher can reuse it in the same round trip.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType, TracebackType
 from typing import Any
@@ -43,7 +44,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import _claim
 from ._connect import Client, connect
-from ._errors import ConfigurationError
+from ._errors import AuthenticationFailed, ConfigurationError, PermissionDenied, refusal
 from ._execution import ClaimedJob, Kind, Outcome, Runner, StopReason, error_record, execute
 from ._format import READS
 from ._handler import JobFunction, Registry, WorkerHook
@@ -55,7 +56,7 @@ from ._queue import DEFAULT_URL, Queue, Retention
 from ._retry import Backoff
 from ._scheduler import run_schedules
 from ._serializer import Serializer
-from ._server import check_server
+from ._server import check_server, eviction_policy, eviction_warning
 from ._settle import run_flusher
 from ._tasks import JobTasks
 from ._upkeep import run_heartbeat, run_upkeep
@@ -65,6 +66,26 @@ log = logging.getLogger("aioresque.worker")
 
 RECONNECT_BACKOFF = (0.1, 5.0)
 """First and longest pause between tries while Redis is unreachable (seconds)."""
+
+HAND_BACK_SHARE = (0.1, 0.25, 1.0)
+"""Part of ``grace`` kept for handing interrupted jobs back: a tenth, between 0.25 s and 1 s.
+
+``grace`` bounds the whole shutdown, Redis reachable or not: running jobs get
+``grace`` minus this reserve to finish, then the interrupted ones are handed
+back in the reserve; whatever is not recorded by then (Redis unreachable) is
+left to the leases. A grace shorter than the floor gives the jobs no time and
+the shutdown the floor."""
+
+
+def hand_back_reserve(grace: float) -> float:
+    """Seconds of the shutdown kept for recording the hand-back of interrupted jobs."""
+    share, floor, cap = HAND_BACK_SHARE
+    return min(cap, max(floor, grace * share))
+
+
+def shutdown_budget(grace: float) -> float:
+    """Seconds the whole shutdown may take: ``grace``, or the hand-back reserve if that is longer."""
+    return max(grace, hand_back_reserve(grace))
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +128,10 @@ class Worker:
         concurrency: most jobs in flight at once (default 10).
         lease: seconds a claim holds a job without a heartbeat (default 30);
             a job held by a vanished worker is run again after about this long.
-        grace: seconds ``stop()`` waits for running jobs before cancelling
-            them and handing them back to their queue (default 25).
+        grace: seconds the whole shutdown may take (default 25): running
+            jobs get all but the last tenth of it (0.25 s to 1 s), then they
+            are cancelled and handed back to their queue. It holds while
+            Redis is unreachable too; leases cover what was not recorded.
         burst: exit once the queues are empty and nothing runs.
         max_lost: times a job may be lost with its worker before it is dead.
         backoff: retry delays after a failed attempt (handlers may set their own).
@@ -116,6 +139,10 @@ class Worker:
             first outermost (see :class:`PerformMiddleware`).
         prefix, serializer, retention: as for :class:`Queue`, when ``redis``
             is not a Queue.
+        allow_eviction: start even if Redis's ``maxmemory-policy`` is not
+            ``noeviction``. Such a Redis deletes keys when memory runs out,
+            queued jobs among them, so by default :meth:`run` refuses to start
+            (``ConfigurationError``); with this flag it logs a warning instead.
     """
 
     def __init__(
@@ -134,6 +161,7 @@ class Worker:
         serializer: Serializer | None = None,
         retention: Retention | None = None,
         middleware: Sequence[PerformMiddleware] = (),
+        allow_eviction: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
@@ -170,6 +198,7 @@ class Worker:
         self.max_lost = max_lost
         self.backoff = backoff or Backoff()
         self.middleware = tuple(middleware)
+        self.allow_eviction = allow_eviction
         self.id = ":".join((socket.gethostname(), str(os.getpid()), uuid.uuid4().hex[:8]))
         self.resources: dict[str, Any] = {}
 
@@ -181,6 +210,8 @@ class Worker:
         self._claimer_wake = anyio.Event()
         self._flusher_wake = anyio.Event()
         self._stopping = False
+        self._stop_deadline: float | None = None  # anyio.current_time() by which run() returns
+        self._shutdown_scope: anyio.CancelScope | None = None
         self._stopped = anyio.Event()
         self._paused = False
         self._claim_scope: anyio.CancelScope | None = None
@@ -232,12 +263,33 @@ class Worker:
     # -- control -------------------------------------------------------------
 
     def stop(self) -> None:
-        """Stop claiming and shut down gracefully (see ``grace``). Idempotent."""
+        """Stop claiming and shut down gracefully (see ``grace``). Idempotent.
+
+        The whole shutdown takes at most ``grace`` seconds, even while Redis
+        is unreachable: what could not be recorded by then is left to the
+        leases, which hand the jobs back (at-least-once).
+        """
         if not self._stopping:
             log.info("worker %s stopping (grace %.1f s)", self.id, self.grace)
+            self._stop_deadline = self._now() + shutdown_budget(self.grace)
+            if self._shutdown_scope is not None:
+                self._shutdown_scope.deadline = self._stop_deadline
         self._stopping = True
         self._interrupt_claim()
         self._signal()
+
+    @staticmethod
+    def _now() -> float:
+        try:
+            return anyio.current_time()
+        except RuntimeError:  # stop() called outside an event loop (before run)
+            return time.monotonic()
+
+    def _time_left(self, limit: float) -> float:
+        """``limit`` seconds, or less once a shutdown's deadline is nearer (for last calls at shutdown)."""
+        if self._stop_deadline is None:
+            return limit
+        return max(0.0, min(limit, self._stop_deadline - self._now()))
 
     def pause(self) -> None:
         """Stop claiming new jobs; running jobs go on."""
@@ -274,44 +326,41 @@ class Worker:
         """Run until :meth:`stop` (or, in burst mode, until the queues are empty).
 
         Startup hooks run first; shutdown hooks run after the last job.
+
+        Raises:
+            ConfigurationError: the server is too old, or its
+                ``maxmemory-policy`` lets it delete jobs (see ``allow_eviction``).
+            AuthenticationFailed: Redis refused the credentials (not retried).
+            PermissionDenied: an ACL forbids a command the worker needs.
         """
         self._started_at = time.time()
-        # A server too old for the scripts fails here, naming its version, not
-        # later as an "unknown command" inside a claim.
-        await self._redis_call(check_server, self._base.redis)
+        started = False
+        try:
+            # A stop() while Redis is still unreachable at start-up ends the wait.
+            with self._interruptible():
+                await self._check_redis()
+            started = not self._stopping
+        finally:
+            if not started:  # refused, failed or stopped at start-up
+                with anyio.CancelScope(shield=True):
+                    await self._close_client()
+        if not started:
+            log.info("worker %s stopped before it started", self.id)
+            return
         for hook in self.registry.startup:
             await hook(self.resources)
         try:
-            await self._resolve_queues()
-            log.info(
-                "worker %s serving %s (concurrency %d, lease %.1f s)",
-                self.id,
-                ",".join(self.queue_names) or "*",
-                self.concurrency,
-                self.lease,
-            )
-            self._runner = Runner(
-                self.registry,
-                self.id,
-                self.resources,
-                anyio.CapacityLimiter(self.concurrency),
-                self.backoff.delay,
-                self.middleware,
-            )
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(run_flusher, self)
-                tg.start_soon(run_heartbeat, self)
-                tg.start_soon(run_upkeep, self)
-                tg.start_soon(run_schedules, self)
-                async with JobTasks() as jobs:
-                    self._jobs = jobs
-                    await _claim.claim_loop(self)
-                    await self._drain()
-                self._jobs = None
-                # Every job task has ended and queued its outcome; the flusher
-                # records the last ones and returns.
-                self._stopped.set()
-                self._signal()
+            # stop() sets this scope's deadline: the shutdown ends within grace.
+            self._shutdown_scope = anyio.CancelScope(deadline=self._stop_deadline or float("inf"))
+            with self._shutdown_scope:
+                await self._serve()
+            if self._shutdown_scope.cancelled_caught:
+                log.warning(
+                    "worker %s: shutdown reached its %.1f s grace before every outcome was recorded "
+                    "(Redis unreachable?); leases hand back what was not recorded",
+                    self.id,
+                    self.grace,
+                )
         finally:
             with anyio.CancelScope(shield=True):
                 for hook in self.registry.shutdown:
@@ -319,9 +368,64 @@ class Worker:
                         await hook(self.resources)
                     except Exception:
                         log.exception("shutdown hook %s failed", hook.fn)
-                if self._owns_client:
-                    await self._base.redis.aclose()
+                await self._close_client()
             log.info("worker %s stopped", self.id)
+
+    async def _close_client(self) -> None:
+        if self._owns_client:
+            await self._base.redis.aclose()
+
+    async def _serve(self) -> None:
+        with self._interruptible():
+            await self._resolve_queues()
+        log.info(
+            "worker %s serving %s (concurrency %d, lease %.1f s)",
+            self.id,
+            ",".join(self.queue_names) or "*",
+            self.concurrency,
+            self.lease,
+        )
+        self._runner = Runner(
+            self.registry,
+            self.id,
+            self.resources,
+            anyio.CapacityLimiter(self.concurrency),
+            self.backoff.delay,
+            self.middleware,
+        )
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_flusher, self)
+            tg.start_soon(run_heartbeat, self)
+            tg.start_soon(run_upkeep, self)
+            tg.start_soon(run_schedules, self)
+            async with JobTasks() as jobs:
+                self._jobs = jobs
+                await _claim.claim_loop(self)
+                await self._drain()
+            self._jobs = None
+            # Every job task has ended and queued its outcome; the flusher
+            # records the last ones and returns.
+            self._stopped.set()
+            self._signal()
+
+    async def _check_redis(self) -> None:
+        """The start-up checks: server version, eviction policy; optional ones degrade to one log line."""
+        try:
+            await self._redis_call(check_server, self._base.redis)
+        except PermissionDenied as exc:
+            log.warning("cannot check the Redis version (%s); going on", exc)
+        policy = await self._redis_call(eviction_policy, self._base.redis)
+        warning = eviction_warning(policy)
+        if warning is None:
+            return
+        if policy is None:
+            log.warning("%s", warning)
+        elif not self.allow_eviction:
+            raise ConfigurationError(
+                f"{warning}. Refusing to start; pass --allow-eviction (Worker(allow_eviction=True)) to run anyway"
+            )
+        else:
+            log.warning("%s (started anyway: allow_eviction)", warning)
 
     # -- claiming ------------------------------------------------------------
 
@@ -345,6 +449,16 @@ class Worker:
         if self._claim_scope is not None:
             self._claim_scope.cancel()
 
+    @contextlib.contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """A block that :meth:`stop` and :meth:`pause` end (a claim, a wait, a retry loop while Redis is down)."""
+        self._claim_scope = anyio.CancelScope()
+        try:
+            with self._claim_scope:
+                yield
+        finally:
+            self._claim_scope = None
+
     async def _resolve_queues(self) -> None:
         if self._wildcard:
             try:
@@ -360,8 +474,10 @@ class Worker:
         """After claiming stops: wait out the grace period, then cancel what runs."""
         if not self._running:
             return
-        log.info("worker %s waiting up to %.1f s for %d job(s)", self.id, self.grace, len(self._running))
-        with anyio.move_on_after(self.grace):
+        # The last part of grace is kept for handing interrupted jobs back.
+        wait = self._time_left(shutdown_budget(self.grace)) - hand_back_reserve(self.grace)
+        log.info("worker %s waiting up to %.1f s for %d job(s)", self.id, max(0.0, wait), len(self._running))
+        with anyio.move_on_after(wait):
             while self._running:
                 await self._wait_changed()
         for job in list(self._running.values()):
@@ -401,6 +517,12 @@ class Worker:
         An outage is logged once when it starts and once when it ends. A
         single failure is retried at once without a word: after a Redis
         restart each pooled connection fails once before it reconnects.
+
+        Raises:
+            AuthenticationFailed: Redis refused the credentials; retrying
+                with the same ones cannot help.
+            PermissionDenied: an ACL forbids a command the worker needs.
+            ConfigurationError: the TLS settings do not match the server.
         """
         pause = RECONNECT_BACKOFF[0]
         tries = 0
@@ -408,7 +530,17 @@ class Worker:
             tries += 1
             try:
                 result = await fn(*args)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except (RedisError, OSError, AuthenticationFailed, ConfigurationError) as exc:
+                if (refused := refusal(exc)) is exc:
+                    raise
+                if refused is not None:
+                    raise refused from exc
+                if not isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
+                    if "LOADING" in str(exc) or "BUSY" in str(exc):
+                        await anyio.sleep(pause)
+                        pause = min(pause * 2, RECONNECT_BACKOFF[1])
+                        continue
+                    raise
                 if tries == 1 and not self._outage:
                     continue
                 if not self._outage:
@@ -417,12 +549,6 @@ class Worker:
                 await anyio.sleep(pause)
                 pause = min(pause * 2, RECONNECT_BACKOFF[1])
                 continue
-            except RedisError as exc:
-                if "LOADING" in str(exc) or "BUSY" in str(exc):
-                    await anyio.sleep(pause)
-                    pause = min(pause * 2, RECONNECT_BACKOFF[1])
-                    continue
-                raise
             if self._outage:
                 self._outage = False
                 log.warning("Redis reachable again; resuming")

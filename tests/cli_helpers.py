@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -33,6 +35,23 @@ def spawned(command: list[str]) -> Iterator[subprocess.Popen[bytes]]:
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
+
+
+def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    """Run one ``aioresque`` admin command in this process (no interpreter start-up), as :func:`run` would.
+
+    For commands that do not configure logging or signals (not ``worker``);
+    call it from a sync test or a worker thread, never inside an event loop.
+    """
+    from aioresque._cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(["aioresque", *argv], code, out.getvalue(), err.getvalue())
 
 
 def run(command: list[str], timeout: float = 30, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

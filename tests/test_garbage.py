@@ -90,7 +90,7 @@ async def test_bad_records_end_with_reasons_and_good_jobs_behind_them_run(queue:
         (not_a_record, JobDead, "BadPayload"),
         (no_payload, JobDead, "MissingPayload"),
         (bad_fields, JobDead, "quarantined .*bad field"),
-        (unknown, JobFailed, "no handler named"),
+        (unknown, JobDead, "no handler named"),  # docs/concepts.md: unknown names end dead
     ]:
         with pytest.raises(error, match=match):
             await job.result(timeout=1)

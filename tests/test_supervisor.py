@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+from pathlib import Path
 
 import anyio
 
 from aioresque import Call, Queue, list_workers
+from aioresque._cli import build_parser
+from aioresque._cli_worker import _child_base_command
 from aioresque._supervisor import RestartPolicy, child_commands
 from tests.cli_helpers import run, spawned, worker_command
+from tests.redis_server import RedisServer
 
 
 def test_restart_delay_grows_only_for_children_that_die_young() -> None:
@@ -55,3 +60,22 @@ async def test_a_killed_child_is_restarted_and_sigterm_stops_all(redis_url: str,
         supervisor.send_signal(signal.SIGTERM)
         code = await anyio.to_thread.run_sync(lambda: supervisor.wait(timeout=20))
     assert code == 0
+
+
+def test_children_get_the_url_in_their_environment_and_a_refusal_stops_all(tmp_path: Path) -> None:
+    # The password must not be on any command line (`ps` shows those to every user).
+    server = RedisServer(tmp_path / "redis", extra=["--maxmemory-policy", "allkeys-lru"])
+    server.start()
+    try:
+        url = f"redis://default:s3cret@127.0.0.1:{server.port}/0"
+        args = build_parser().parse_args(["worker", "tests.jobs_for_tests", "--redis-url", url, "--processes", "2"])
+        assert "s3cret" not in " ".join(_child_base_command(args))
+        # Each child refuses the evicting Redis: the supervisor exits 2 at once, it does not restart them.
+        started = time.monotonic()
+        done = run(worker_command(server.url, "sup", "--processes", "2"), timeout=30)
+        assert done.returncode == 2, done.stderr
+        assert time.monotonic() - started < 15
+        assert "refused to start" in done.stderr and "restarting" not in done.stderr
+        assert "maxmemory-policy is allkeys-lru" in done.stderr
+    finally:
+        server.stop()

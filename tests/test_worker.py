@@ -20,6 +20,7 @@ from aioresque import (
     ResultTimeout,
     Worker,
 )
+from aioresque._handler import DEFAULT_MAX_ATTEMPTS
 from tests import jobs_for_tests
 from tests.conftest import single_node_only
 
@@ -295,11 +296,15 @@ async def test_pause_and_resume(queue: Queue) -> None:
 
 
 async def test_unknown_job_name_is_retried_then_dead(queue: Queue) -> None:
+    # As docs/concepts.md says: retried like a failure, then dead (the handler never ran).
     job = await queue.enqueue("no_such_handler", _max_attempts=2)
+    default = await queue.enqueue("no_such_handler")  # the default attempts, not one
     async with make_worker(queue):
-        with pytest.raises(JobFailed, match="no handler named 'no_such_handler'"):
-            await job.result(timeout=5)
-    assert (await job.info()).attempts == 2
+        for held, attempts in ((job, 2), (default, DEFAULT_MAX_ATTEMPTS)):
+            with pytest.raises(JobDead, match="no handler named 'no_such_handler'"):
+                await held.result(timeout=10)
+            info = await held.info()
+            assert info.status is JobStatus.DEAD and info.attempts == attempts
 
 
 async def test_arguments_that_do_not_fit_go_to_the_dead_set(queue: Queue) -> None:

@@ -33,6 +33,7 @@ from .._metrics import prometheus_metrics
 from .._names import NameKind, check_name, is_valid_name
 from .._queue import Queue
 from .._registry import list_workers
+from .._server import eviction_policy, eviction_warning
 from .._status import JobInfo, JobStatus
 from ._chart import merge, throughput_svg
 from ._filters import ago, duration, json_text, segment, when
@@ -241,10 +242,12 @@ class _Views:
             "last_hour": sum(p.completed for p in points),
             "failed_hour": sum(p.failed for p in points),
         }
+        policy = await eviction_policy(self.queue.redis)  # None when the user may not read it: no banner
         return self._render(
             request,
             "overview.html",
             page="overview",
+            eviction=eviction_warning(policy) if policy is not None else None,
             overviews=overviews,
             workers=workers,
             totals=totals,

