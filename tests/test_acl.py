@@ -34,7 +34,7 @@ _CLUSTER = "+cluster|slots +command"
 ROLE_RULES = {
     "producer": f"~{{prefix}}:* resetchannels -@all +@read +@write +evalsha +eval +time {_CLUSTER} -@dangerous",
     "worker": f"~{{prefix}}:* resetchannels -@all +@read +@write +evalsha +eval +time {_CLUSTER} -@dangerous",
-    "reader": f"~{{prefix}}:* resetchannels -@all +@read +time {_CLUSTER} -@dangerous",
+    "reader": f"~{{prefix}}:* resetchannels -@all +@read +evalsha +eval +time {_CLUSTER} -@dangerous",
 }
 """The narrowest rule of each role (docs/production.md): the reader is a read-only dashboard or CLI."""
 
