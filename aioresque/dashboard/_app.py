@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -106,6 +106,7 @@ def create_app(
         Route("/quarantine", views.quarantine),
         Route("/jobs/{kind}", views.job_list),
         Route("/job/{queue}/{job_id:path}", views.job_detail),
+        Route("/events/job/{queue}/{job_id:path}", views.job_events),
         Route("/metrics", views.metrics),
         Route("/queues/{queue}/{action}", views.queue_action, methods=["POST"]),
         Route("/jobs/{kind}/{action}", views.bulk_action, methods=["POST"]),
@@ -381,6 +382,30 @@ class _Views:
         except (JobNotFound, AioresqueError) as exc:
             return self._render(request, "error.html", 404, page=None, message=str(exc))
         return self._render(request, "job.html", page=None, job=info, timeline=_timeline(info))
+
+    async def job_events(self, request: Request) -> Response:
+        """A job's events as Server-Sent Events, for the job page's live timeline (read-only)."""
+        if (denied := await self._guard(request)) is not None:
+            return denied
+        name, job_id = request.path_params["queue"], request.path_params["job_id"]
+        if (
+            bad := self._bad_name(request, name, "queue name") or self._bad_name(request, job_id, "job id")
+        ) is not None:
+            return bad
+        job = self._sibling(name).job(job_id)
+        if await job.status() is JobStatus.NOT_FOUND:
+            return PlainTextResponse("no such job", status_code=404)
+
+        async def stream() -> AsyncIterator[str]:
+            try:
+                async for event in job.events():
+                    data = {k: v for k, v in event.data.items() if k != "result"}
+                    data["at"] = event.at.isoformat()
+                    yield f"event: {event.kind}\ndata: {json_text(data)}\n\n"
+            except (AioresqueError, JobNotFound) as exc:
+                yield f"event: gone\ndata: {json_text({'error': str(exc)})}\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     async def metrics(self, request: Request) -> Response:
         if (denied := await self._guard(request)) is not None:

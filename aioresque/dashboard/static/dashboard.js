@@ -5,6 +5,8 @@
   var toggle = document.getElementById("live-toggle");
 
   function busy() {
+    // A job page that follows its job's events is live already: no reload under it.
+    if (document.body.dataset.streaming) return true;
     // Do not replace the page under someone who is selecting or typing.
     var live = document.getElementById("live");
     if (!live) return true;
@@ -53,4 +55,40 @@
   });
 
   if (seconds > 0) window.setInterval(refresh, seconds * 1000);
+
+  // The job page of an unfinished job: its events as they happen (Server-Sent Events).
+  var timeline = document.getElementById("timeline");
+  if (timeline && timeline.dataset.events && window.EventSource) {
+    var source = new EventSource(timeline.dataset.events);
+    document.body.dataset.streaming = "1";
+    var bar = document.getElementById("job-progress");
+    var label = document.getElementById("job-progress-message");
+    var add = function (kind, data) {
+      var item = document.createElement("li");
+      item.className = "event event-" + kind;
+      var name = document.createElement("b");
+      name.textContent = kind;
+      item.appendChild(name);
+      var detail = data.message || data.error || (data.attempt ? "attempt " + data.attempt : "");
+      item.appendChild(document.createTextNode(" " + new Date(data.at).toLocaleTimeString() + (detail ? " · " + detail : "")));
+      timeline.appendChild(item);
+    };
+    ["started", "progress", "retrying", "completed", "failed", "dead", "cancelled", "gone"].forEach(function (kind) {
+      source.addEventListener(kind, function (e) {
+        var data = JSON.parse(e.data);
+        if (kind === "progress" && bar) {
+          bar.value = data.value;
+          if (label) label.textContent = Math.round(data.value * 100) + " %" + (data.message ? " · " + data.message : "");
+          var last = timeline.lastElementChild;
+          if (last && last.classList.contains("event-progress")) timeline.removeChild(last);  // one line for the latest
+        }
+        if (kind === "completed" && bar) bar.value = 1;
+        add(kind, data);
+        if (["completed", "failed", "dead", "cancelled", "gone"].indexOf(kind) >= 0) {
+          source.close();
+          document.body.dataset.finished = kind;
+        }
+      });
+    });
+  }
 })();
