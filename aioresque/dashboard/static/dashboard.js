@@ -83,6 +83,8 @@
           if (last && last.classList.contains("event-progress")) timeline.removeChild(last);  // one line for the latest
         }
         if (kind === "completed" && bar) bar.value = 1;
+        // The running attempt's start is in the timeline already (rendered with the page).
+        if (kind === "started" && data.attempt <= Number(timeline.dataset.shownAttempt || 0)) return;
         add(kind, data);
         if (["completed", "failed", "dead", "cancelled", "gone"].indexOf(kind) >= 0) {
           source.close();
