@@ -29,13 +29,24 @@ def _commands() -> list[Any]:
         _cli_cron,
         _cli_dashboard,
         _cli_deadset,
+        _cli_devserver,
         _cli_flow,
         _cli_ops,
         _cli_quarantine,
         _cli_worker,
     )
 
-    return [_cli_worker, _cli_ops, _cli_admin, _cli_deadset, _cli_quarantine, _cli_dashboard, _cli_cron, _cli_flow]
+    return [
+        _cli_worker,
+        _cli_ops,
+        _cli_admin,
+        _cli_deadset,
+        _cli_quarantine,
+        _cli_dashboard,
+        _cli_cron,
+        _cli_flow,
+        _cli_devserver,
+    ]
 
 
 def default_url() -> str:
