@@ -15,7 +15,7 @@ import argparse
 import sys
 from typing import Any
 
-from ._cli import name_of
+from ._cli import name_of, positive_int
 from ._cli_admin import common, confirm, emit_json, run_command
 from ._cli_format import ago, clean, paint, shorten, table, use_colour
 from ._quarantine import LIST_LIMIT, QuarantinedItem
@@ -36,7 +36,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--delete", nargs="+", default=None, metavar="ENTRY", help="drop these entries (as listed)")
     p.add_argument("--delete-all", action="store_true", help="drop every entry (asks first)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--limit", type=int, default=LIST_LIMIT, help=f"entries per queue to show (default: {LIST_LIMIT})")
+    p.add_argument(
+        "--limit", type=positive_int, default=LIST_LIMIT, help=f"entries per queue to show (default: {LIST_LIMIT})"
+    )
     common(p)
     p.set_defaults(run=lambda a: run_command(a, _run))
 

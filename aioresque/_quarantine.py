@@ -76,6 +76,8 @@ async def quarantined(queue: Queue, limit: int = LIST_LIMIT) -> list[Quarantined
     another Redis type (the queue's overview reports such a key).
     """
     items: list[QuarantinedItem] = []
+    if limit < 1:
+        return items
     redis: Any = queue.redis
     try:
         async with translate():
