@@ -14,8 +14,9 @@ The worker runs these tasks in one task group:
   recover lost jobs fleet-wide and watch for cancellations.
 
 This module owns the worker's state and lifecycle (start, stop, pause,
-drain) and its handling of Redis outages; those modules read and update the
-state through the worker.
+drain); those modules read and update the state through the worker. Its
+Redis calls ride out outages through one :class:`aioresque._outage.RedisCalls`,
+and a shutdown ends within ``grace`` (:func:`aioresque._outage.shutdown_budget`).
 
 Invariant: ``_free`` slots + jobs in ``_running`` + slots reserved by a
 claim in flight == ``concurrency``. A slot is released when its job's
@@ -38,13 +39,11 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import ResponseError
 
 from . import _claim
 from ._connect import Client, connect
-from ._errors import AuthenticationFailed, ConfigurationError, PermissionDenied, refusal
+from ._errors import ConfigurationError, PermissionDenied
 from ._execution import ClaimedJob, Kind, Outcome, Runner, StopReason, error_record, execute
 from ._format import READS
 from ._handler import JobFunction, Registry, WorkerHook
@@ -52,6 +51,7 @@ from ._health import QueueHealth
 from ._keys import DEFAULT_PREFIX
 from ._limits import limit_args
 from ._middleware import PerformMiddleware
+from ._outage import RedisCalls, hand_back_reserve, shutdown_budget
 from ._queue import DEFAULT_URL, Queue, Retention
 from ._retry import Backoff
 from ._scheduler import run_schedules
@@ -63,29 +63,6 @@ from ._upkeep import run_heartbeat, run_upkeep
 from ._worker_metrics import WorkerMetrics
 
 log = logging.getLogger("aioresque.worker")
-
-RECONNECT_BACKOFF = (0.1, 5.0)
-"""First and longest pause between tries while Redis is unreachable (seconds)."""
-
-HAND_BACK_SHARE = (0.1, 0.25, 1.0)
-"""Part of ``grace`` kept for handing interrupted jobs back: a tenth, between 0.25 s and 1 s.
-
-``grace`` bounds the whole shutdown, Redis reachable or not: running jobs get
-``grace`` minus this reserve to finish, then the interrupted ones are handed
-back in the reserve; whatever is not recorded by then (Redis unreachable) is
-left to the leases. A grace shorter than the floor gives the jobs no time and
-the shutdown the floor."""
-
-
-def hand_back_reserve(grace: float) -> float:
-    """Seconds of the shutdown kept for recording the hand-back of interrupted jobs."""
-    share, floor, cap = HAND_BACK_SHARE
-    return min(cap, max(floor, grace * share))
-
-
-def shutdown_budget(grace: float) -> float:
-    """Seconds the whole shutdown may take: ``grace``, or the hand-back reserve if that is longer."""
-    return max(grace, hand_back_reserve(grace))
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +199,7 @@ class Worker:
         self._started_at: float | None = None
         self._task_group: TaskGroup | None = None
         self._tg_cm: Any = None
-        self._outage = False
+        self._calls = RedisCalls(log)
         self._runner: Runner | None = None
         self._jobs: JobTasks | None = None
         self._health = QueueHealth()
@@ -512,44 +489,5 @@ class Worker:
     # -- Redis outages -----------------------------------------------------------
 
     async def _redis_call(self, fn: Any, *args: Any) -> Any:
-        """Call ``fn(*args)``, retrying with backoff while Redis is unreachable.
-
-        An outage is logged once when it starts and once when it ends. A
-        single failure is retried at once without a word: after a Redis
-        restart each pooled connection fails once before it reconnects.
-
-        Raises:
-            AuthenticationFailed: Redis refused the credentials; retrying
-                with the same ones cannot help.
-            PermissionDenied: an ACL forbids a command the worker needs.
-            ConfigurationError: the TLS settings do not match the server.
-        """
-        pause = RECONNECT_BACKOFF[0]
-        tries = 0
-        while True:
-            tries += 1
-            try:
-                result = await fn(*args)
-            except (RedisError, OSError, AuthenticationFailed, ConfigurationError) as exc:
-                if (refused := refusal(exc)) is exc:
-                    raise
-                if refused is not None:
-                    raise refused from exc
-                if not isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
-                    if "LOADING" in str(exc) or "BUSY" in str(exc):
-                        await anyio.sleep(pause)
-                        pause = min(pause * 2, RECONNECT_BACKOFF[1])
-                        continue
-                    raise
-                if tries == 1 and not self._outage:
-                    continue
-                if not self._outage:
-                    self._outage = True
-                    log.error("Redis unreachable (%s); retrying with backoff", exc)
-                await anyio.sleep(pause)
-                pause = min(pause * 2, RECONNECT_BACKOFF[1])
-                continue
-            if self._outage:
-                self._outage = False
-                log.warning("Redis reachable again; resuming")
-            return result
+        """Call ``fn(*args)`` through the worker's outage handling (see :class:`RedisCalls`)."""
+        return await self._calls.call(fn, *args)

@@ -20,7 +20,7 @@ import redis.asyncio
 import redis.exceptions
 
 from aioresque import AuthenticationFailed, Call, ConnectionLost, JobStatus, Queue, Worker
-from aioresque._worker import hand_back_reserve, shutdown_budget
+from aioresque._outage import hand_back_reserve, shutdown_budget
 from tests import jobs_for_tests
 from tests.cli_helpers import ROOT, run, worker_command
 from tests.redis_server import RedisServer
