@@ -73,6 +73,12 @@ def add_parser(sub: Any) -> None:
         default=1,
         help="run N worker processes under a supervisor that restarts any that die (default: 1)",
     )
+    w.add_argument(
+        "--resque-queues",
+        default="",
+        help="comma-separated Ruby Resque queues to import and run (served as the aioresque queues of the same names)",
+    )
+    w.add_argument("--resque-namespace", default="resque", help="Ruby Resque's Redis namespace (default: resque)")
     w.set_defaults(run=_run_worker)
 
 
@@ -140,6 +146,8 @@ def _run_worker(args: argparse.Namespace) -> int:
             grace=args.grace,
             burst=args.burst,
             prefix=args.prefix,
+            resque_queues=[q.strip() for q in args.resque_queues.split(",") if q.strip()],
+            resque_namespace=args.resque_namespace,
         )
     except AioresqueError as exc:
         fail(str(exc))
@@ -161,6 +169,8 @@ def _child_base_command(args: argparse.Namespace) -> list[str]:
     command += ["--concurrency", str(args.concurrency), "--lease", str(args.lease)]
     command += ["--max-lost", str(args.max_lost), "--grace", str(args.grace)]
     command += ["--prefix", args.prefix, "--log-level", args.log_level, "--metrics-host", args.metrics_host]
+    if args.resque_queues:
+        command += ["--resque-queues", args.resque_queues, "--resque-namespace", args.resque_namespace]
     if args.burst:
         command.append("--burst")
     return command

@@ -23,6 +23,7 @@ from ._errors import Retry
 from ._handler import JobFunction, Registry, retry_verdict
 from ._middleware import PerformMiddleware, perform_chain
 from ._queue import Queue
+from ._resque_import import resque_body
 from ._serializer import dumps_json, loads_json
 from ._workflow import step_inputs
 
@@ -80,12 +81,19 @@ class Outcome:
     max_attempts: int = 1
 
 
-def error_record(exc: BaseException | None, message: str, *, kind: str) -> bytes:
-    """The JSON error record stored in the queue's ``errors`` hash."""
+def error_record(exc: BaseException | None, message: str, *, kind: str, error_type: str | None = None) -> bytes:
+    """The JSON error record stored in the queue's ``errors`` hash.
+
+    ``error`` is the one-line ``"Type: text"`` message; ``type`` (``error_type``,
+    else the exception's class name) and ``message`` (the text after the type)
+    keep its two parts apart, as Resque's failure records want them.
+    """
     tb = None
     if exc is not None:
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return dumps_json({"error": message, "kind": kind, "traceback": tb})
+    name = error_type or (type(exc).__name__ if exc is not None else "Error")
+    detail = message.removeprefix(f"{name}: ") if message != name else ""
+    return dumps_json({"error": message, "type": name, "message": detail, "kind": kind, "traceback": tb})
 
 
 def _describe(exc: BaseException) -> str:
@@ -117,8 +125,8 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
     failures_before = int(job.state.get("failures", 0))
     effective_max = int(job.state.get("max_attempts") or max_attempts)
 
-    def fail(exc: BaseException | None, message: str, kind: str) -> Outcome:
-        record = error_record(exc, message, kind=kind)
+    def fail(exc: BaseException | None, message: str, kind: str, error_type: str | None = None) -> Outcome:
+        record = error_record(exc, message, kind=kind, error_type=error_type)
         if not retry_verdict(handler, exc):
             return Outcome(job, Kind.ABORT, record, 0.0, effective_max)
         if isinstance(exc, Retry) and exc.delay is not None:
@@ -129,28 +137,32 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
             delay = runner.retry_delay(failures_before + 1)
         return Outcome(job, Kind.FAIL, record, delay, effective_max)
 
-    def dead(exc: BaseException | None, message: str, kind: str) -> Outcome:
-        return Outcome(job, Kind.DEAD, error_record(exc, message, kind=kind), 0.0, effective_max)
+    def dead(exc: BaseException | None, message: str, kind: str, error_type: str | None = None) -> Outcome:
+        record = error_record(exc, message, kind=kind, error_type=error_type)
+        return Outcome(job, Kind.DEAD, record, 0.0, effective_max)
 
     if handler is None:
         known = ", ".join(sorted(runner.registry.functions)) or "none"
         log.warning("job %s: unknown job name %r", job.id, job.name)
         # Retried like a failure: during a rolling deploy a newer worker may know it.
-        return fail(None, f"UnknownJob: no handler named {job.name!r} (this worker has: {known})", "unknown")
+        return fail(
+            None, f"UnknownJob: no handler named {job.name!r} (this worker has: {known})", "unknown", "UnknownJob"
+        )
     if not job.payload:
-        return dead(None, "MissingPayload: the job has no payload", "payload")
+        return dead(None, "MissingPayload: the job has no payload", "payload", "MissingPayload")
     try:
-        args, kwargs, meta = job.queue.decode_body(job.payload)
+        # A job imported from Ruby Resque holds Resque's JSON entry, whatever the queue's serializer.
+        args, kwargs, meta = (resque_body if job.state.get("resque") else job.queue.decode_body)(job.payload)
     except Exception as exc:  # noqa: BLE001 - any decoding failure means a bad payload
         log.warning("job %s: undecodable payload: %s", job.id, exc)
-        return dead(exc, f"BadPayload: {_describe(exc)}", "payload")
+        return dead(exc, f"BadPayload: {_describe(exc)}", "payload", "BadPayload")
     if job.state.get("win"):  # a workflow step: the previous results come first
         try:
             args = await step_inputs(job, args)
         except ValueError as exc:
-            return dead(exc, f"MissingInput: {_describe(exc)}", "payload")
+            return dead(exc, f"MissingInput: {_describe(exc)}", "payload", "MissingInput")
         except Exception as exc:  # noqa: BLE001 - e.g. Redis unreachable: retried like a failure
-            return fail(exc, f"InputUnavailable: {_describe(exc)}", "error")
+            return fail(exc, f"InputUnavailable: {_describe(exc)}", "error", "InputUnavailable")
 
     timeout_ms = job.state.get("timeout")
     timeout = float(timeout_ms) / 1000 if timeout_ms is not None else handler.timeout
@@ -195,11 +207,11 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
     if job.scope.cancelled_caught:
         log.warning("job %s %s timed out after %.3f s", job.id, job.name, duration, extra=extra)
         await _on_failure(handler, ctx, TimeoutError(f"the attempt exceeded its timeout of {timeout} s"))
-        return fail(None, f"TimeoutError: the attempt exceeded its timeout of {timeout} s", "timeout")
+        return fail(None, f"TimeoutError: the attempt exceeded its timeout of {timeout} s", "timeout", "TimeoutError")
     if error is not None:
         if isinstance(error, TypeError) and not _fits(handler, args, kwargs):
             log.warning("job %s %s: arguments do not fit the handler: %s", job.id, job.name, error, extra=extra)
-            return dead(error, f"BadArguments: {_describe(error)}", "arguments")
+            return dead(error, f"BadArguments: {_describe(error)}", "arguments", "BadArguments")
         if isinstance(error, Retry):
             log.info("job %s %s asked to be retried: %s", job.id, job.name, error, extra=extra)
             return fail(error, f"Retry: {error}", "retry")
@@ -211,7 +223,7 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
     except Exception as exc:  # noqa: BLE001 - reported as the job's failure
         message = f"SerializationError: the result ({type(result).__name__}) cannot be serialized: {exc}"
         log.warning("job %s %s: %s", job.id, job.name, message, extra=extra)
-        return dead(exc, message, "result")
+        return dead(exc, message, "result", "SerializationError")
     if log.isEnabledFor(logging.INFO):
         log.info("job %s %s complete in %.3f s", job.id, job.name, duration, extra=extra)
     return Outcome(job, Kind.COMPLETE, value, 0.0, effective_max)

@@ -21,13 +21,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis.exceptions import ResponseError
 
 from . import _scripts
 from ._connect import Client
 from ._errors import translate
-from ._keys import DEFAULT_PREFIX, QueueKeys, queue_registry, recovery_lock
+from ._decode import strict_text
+from ._names import is_valid_name
+from ._keys import DEFAULT_PREFIX, QueueKeys, ResqueKeys, queue_registry, recovery_lock, resque_imports
 
 log = logging.getLogger("aioresque.recovery")
 
@@ -50,15 +53,15 @@ class RecoveryReport:
         return sum(self.recovered.values())
 
 
-def recover_keys(keys: QueueKeys) -> list[str]:
-    """The KEYS of ``recover.lua`` for one queue."""
+def recover_keys(keys: QueueKeys, resque: Sequence[str] = ()) -> list[str]:
+    """The KEYS of ``recover.lua`` for one queue (``resque``: Resque's outcome keys, if it imports)."""
     return [
         *(keys.queue, keys.scheduled, keys.active, keys.jobs, keys.state, keys.marker, keys.dead, keys.stats),
-        *(keys.limits, keys.waiting, keys.reopen, keys.flows),
+        *(keys.limits, keys.waiting, keys.reopen, keys.flows, *resque),
     ]
 
 
-async def recover_queue(redis: Client, keys: QueueKeys, *, max_lost: int = 3) -> int:
+async def recover_queue(redis: Client, keys: QueueKeys, *, max_lost: int = 3, resque: Sequence[str] = ()) -> int:
     """Recover every expired lease of one queue.
 
     Returns:
@@ -69,7 +72,7 @@ async def recover_queue(redis: Client, keys: QueueKeys, *, max_lost: int = 3) ->
     """
     total = 0
     while True:
-        recovered, left = await _scripts.run(redis, "recover", recover_keys(keys), [max_lost, BATCH])
+        recovered, left = await _scripts.run(redis, "recover", recover_keys(keys, resque), [max_lost, BATCH])
         total += int(recovered)
         if int(left) == 0 or int(recovered) == 0:
             return total
@@ -85,7 +88,9 @@ async def recover_queues(
     """Recover expired leases on ``queues`` (default: every queue enqueued to).
 
     A queue whose keys hold garbage is reported in ``errors`` and skipped; the
-    others are still recovered.
+    others are still recovered. A queue that workers import Ruby Resque jobs
+    into (``resque_queues``) reports the Resque-origin jobs that go dead to
+    Resque, as the worker would.
 
     Raises:
         ConnectionLost: Redis cannot be reached.
@@ -96,9 +101,16 @@ async def recover_queues(
             names = sorted(_text(n) for n in await redis.smembers(queue_registry(prefix)))  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
         else:
             names = list(queues)
+        try:
+            imports = await redis.hgetall(resque_imports(prefix))  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
+        except ResponseError:  # garbage in the key: recover without reporting to Resque
+            imports = {}
         for name in names:
+            resque = _resque_outcome_keys(imports, name)
             try:
-                report.recovered[name] = await recover_queue(redis, QueueKeys(prefix, name), max_lost=max_lost)
+                report.recovered[name] = await recover_queue(
+                    redis, QueueKeys(prefix, name), max_lost=max_lost, resque=resque
+                )
             except ResponseError as exc:
                 report.errors[name] = str(exc)
     return report
@@ -111,6 +123,13 @@ async def try_lock(redis: Client, prefix: str, owner: str, period: float) -> boo
     per period across all workers.
     """
     return bool(await redis.set(recovery_lock(prefix), owner, nx=True, px=max(1, int(period * 1000))))
+
+
+def _resque_outcome_keys(imports: dict[Any, Any], queue: str) -> tuple[str, ...]:
+    """Resque's outcome keys for ``queue`` from the ``{meta}:resque`` hash (none when it imports nothing)."""
+    namespace = imports.get(queue.encode(), imports.get(queue))
+    text = strict_text(namespace) if namespace is not None else None
+    return ResqueKeys(text).outcome_keys() if text is not None and is_valid_name(text) else ()
 
 
 def _text(value: bytes | str) -> str:

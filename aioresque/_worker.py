@@ -52,6 +52,7 @@ from ._keys import DEFAULT_PREFIX
 from ._limits import limit_args
 from ._middleware import PerformMiddleware
 from ._queue import DEFAULT_URL, Queue, Retention
+from ._resque_import import DEFAULT_NAMESPACE, ResqueImporter, check_resque_config
 from ._retry import Backoff
 from ._scheduler import run_schedules
 from ._serializer import Serializer
@@ -116,6 +117,15 @@ class Worker:
             first outermost (see :class:`PerformMiddleware`).
         prefix, serializer, retention: as for :class:`Queue`, when ``redis``
             is not a Queue.
+        resque_queues: Ruby Resque queues to import jobs from (see
+            :mod:`aioresque._resque_import`): each is served as the aioresque
+            queue of the same name (added after ``queues`` if not among them),
+            its jobs run on the handler named after their Resque class.
+            Needs a single Redis node or Sentinel, not a Cluster.
+        resque_namespace: Resque's Redis namespace (default ``"resque"``).
+
+    Raises:
+        ConfigurationError: a setting is out of range, or ``resque_queues`` on a Redis Cluster.
     """
 
     def __init__(
@@ -134,6 +144,8 @@ class Worker:
         serializer: Serializer | None = None,
         retention: Retention | None = None,
         middleware: Sequence[PerformMiddleware] = (),
+        resque_queues: Sequence[str] = (),
+        resque_namespace: str = DEFAULT_NAMESPACE,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
@@ -159,6 +171,12 @@ class Worker:
             self.registry = Registry.from_module(functions)
         else:
             self.registry = Registry.build(functions)
+        resque_names = check_resque_config(resque_queues, resque_namespace, base.redis)
+        self._importer = (
+            ResqueImporter(resque_namespace, resque_names, base.prefix, concurrency) if resque_names else None
+        )
+        if resque_names and list(queues) != ["*"]:
+            queues = [*queues, *(q for q in resque_names if q not in queues)]
         self._wildcard = list(queues) == ["*"]
         if not self._wildcard and "*" in queues:
             raise ConfigurationError("'*' cannot be combined with queue names")
@@ -303,6 +321,8 @@ class Worker:
                 tg.start_soon(run_heartbeat, self)
                 tg.start_soon(run_upkeep, self)
                 tg.start_soon(run_schedules, self)
+                if self._importer is not None:
+                    tg.start_soon(self._importer.run, self)
                 async with JobTasks() as jobs:
                     self._jobs = jobs
                     await _claim.claim_loop(self)

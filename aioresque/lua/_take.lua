@@ -1,6 +1,8 @@
 -- Shared fragment: prepended to scripts that claim jobs (claim.lua, settle.lua).
 -- Defines local helpers only; touches keys only through the table K that the
 -- including script builds from its KEYS.
+
+-- @include _resque.lua
 --
 -- K fields: queue, scheduled, active, jobs, state, marker, dead, stats, and
 -- optionally paused (the queue's pause flag; take() claims nothing while it exists).
@@ -41,6 +43,7 @@ local function recover(K, now, limit, max_lost)
     local st = load_state(K, id)
     if st then
       st.lost = (tonumber(st.lost) or 0) + 1
+      local lost_by = st.worker
       st.worker = nil
       st.reason = 'worker lost'
       limit_release(K, id, st)
@@ -49,6 +52,8 @@ local function recover(K, now, limit, max_lost)
         st.finished_at = now
         redis.call('ZADD', K.dead, now, id)
         redis.call('HINCRBY', K.stats, 'dead', 1)
+        resque_died(K, id, st, now, lost_by, {type = 'WorkerLost',
+                    message = 'lost with its worker ' .. st.lost .. ' times (--max-lost)'})
       else
         st.status = 'queued'
         redis.call('RPUSH', K.queue, id)

@@ -9,7 +9,9 @@
 --       10 results, 11 errors, 12 done, 13 watched, 14 cancelled (optional:
 --       only checked, so that a queue with garbage in any key is left alone
 --       rather than having its jobs run and their outcomes refused),
---       15 limits, 16 waiting, 17 reopen, 18 flows (limits and workflows)
+--       15 limits, 16 waiting, 17 reopen, 18 flows (limits and workflows),
+--       19 <ns>:failed, 20 <ns>:stat:processed, 21 <ns>:stat:failed (optional: where
+--       recovery reports Resque-origin jobs that die, see _resque.lua)
 -- ARGV: 1 worker id, 2 n, 3 lease (ms), 4 max lost,
 --       5 the newest state record format the worker claims (newer ones are left queued),
 --       6.. the worker's limits: count, then per handler name, concurrency, rate n, period (ms)
@@ -58,6 +60,7 @@ if idle ~= nil then
   return {now, idle, {}, {}, {}}
 end
 check_types(K)
+resque_setup(K, 19, #KEYS)
 check_types({results = KEYS[10], errors = KEYS[11], done = KEYS[12], watched = KEYS[13], cancelled = KEYS[14]})
 return take(K, now, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
             parse_limits(6))

@@ -8,7 +8,9 @@
 --
 -- KEYS: 1 queue, 2 scheduled, 3 active, 4 jobs, 5 state, 6 marker, 7 dead, 8 stats,
 --       9 limits, 10 waiting, 11 reopen, 12 flows (a recovered job gives back its limit
---       slot; one that goes dead stops or advances its workflow)
+--       slot; one that goes dead stops or advances its workflow),
+--       13 <ns>:failed, 14 <ns>:stat:processed, 15 <ns>:stat:failed (optional: where a
+--       Resque-origin job that goes dead is reported, see _resque.lua)
 -- ARGV: 1 max lost, 2 most jobs to recover in this call
 -- Returns: {number of jobs recovered, number of expired leases still left}
 
@@ -25,6 +27,7 @@ local now = now_ms()
 -- active set falls through to check_types, which names the key).
 if redis.pcall('ZCOUNT', K.active, '-inf', now) == 0 then return {0, 0} end
 check_types(K)
+resque_setup(K, 13, #KEYS)
 local n = recover(K, now, tonumber(ARGV[2]), tonumber(ARGV[1]))
 if n > 0 then wake(K) end
 return {n, redis.call('ZCOUNT', K.active, '-inf', now)}

@@ -24,6 +24,8 @@
 -- KEYS: 1 queue, 2 scheduled, 3 active, 4 jobs, 5 state, 6 marker, 7 dead,
 --       8 stats, 9 results, 10 errors, 11 done, 12 watched, 13 paused,
 --       14 history, 15 unique, 16 limits, 17 waiting, 18 reopen, 19 flows,
+--       then optionally 20 <ns>:failed, 21 <ns>:stat:processed, 22 <ns>:stat:failed
+--       (Resque-origin jobs are reported there: _resque.lua),
 --       then one notify key per outcome, in order (the last `count` KEYS)
 -- ARGV: 1 worker id, 2 lease (ms), 3 max lost, 4 claim n,
 --       5 done ttl (ms), 6 done max, 7 dead ttl (ms), 8 dead max,
@@ -52,6 +54,7 @@ check_types(K)
 local worker = ARGV[1]
 local now = now_ms()
 local count = tonumber(ARGV[9])
+resque_setup(K, 20, #KEYS - count)
 local maintain = ARGV[11 + count * 6] == '1'
 local codes = {}
 local woke = false
@@ -95,6 +98,7 @@ for i = 1, count do
       counts.completed = counts.completed + 1
       n_completed = n_completed + 1
       release_unique(K, id, st, now)
+      resque_processed(K, st)
       flow_done(K, id, st, now, true, value, 'complete')
       notify(i, id)
     elseif kind == 'fail' or kind == 'abort' then
@@ -115,6 +119,7 @@ for i = 1, count do
         redis.call('ZADD', K.dead, now, id)
         counts.dead = counts.dead + 1
         release_unique(K, id, st, now)
+        resque_died(K, id, st, now, worker, value)
         flow_done(K, id, st, now, false, nil, 'failed')
         notify(i, id)
       end
@@ -126,6 +131,7 @@ for i = 1, count do
       counts.dead = counts.dead + 1
       n_failed = n_failed + 1
       release_unique(K, id, st, now)
+      resque_died(K, id, st, now, worker, value)
       flow_done(K, id, st, now, false, nil, 'dead')
       notify(i, id)
     else -- requeue
