@@ -27,10 +27,10 @@ from redis.exceptions import ResponseError
 
 from . import _scripts
 from ._connect import Client
-from ._errors import translate
 from ._decode import strict_text
-from ._names import is_valid_name
+from ._errors import translate
 from ._keys import DEFAULT_PREFIX, QueueKeys, ResqueKeys, queue_registry, recovery_lock, resque_imports
+from ._names import is_valid_name
 
 log = logging.getLogger("aioresque.recovery")
 
