@@ -174,6 +174,11 @@ class ResqueImporter:
 
     async def _loop(self, worker: Worker) -> None:
         await worker._redis_call(self.register, worker._base.redis)
+        if worker.burst:
+            # A burst worker imports only when it has run out of work (burst_check):
+            # a background import racing the "queues empty" decision could end
+            # the burst with just-imported jobs left behind.
+            return
         while not worker._stopping:
             _, again = await self.pass_all(worker)
             if again:
@@ -183,7 +188,7 @@ class ResqueImporter:
             self._poke = anyio.Event()
 
     async def burst_check(self, worker: Worker) -> bool:
-        """For a burst worker about to exit: import once more; True when Resque still had work."""
+        """For a burst worker out of work: import a batch; True when Resque still had work."""
         moved = 0
         left = 0
         for name in self.queues:

@@ -15,7 +15,8 @@ RUNS_SUFFIX = "resque-runs"
 """The list (under the test's prefix) each run is appended to."""
 
 
-async def _record(*args: Any) -> None:
+async def record(*args: Any) -> None:
+    """Append this run (job id, args) to the runs list."""
     ctx = aioresque.current_job()
     entry = json.dumps([ctx.job_id, list(args)], ensure_ascii=False)
     await ctx.queue.redis.rpush(f"{ctx.queue.prefix}:{RUNS_SUFFIX}", entry)  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
@@ -24,14 +25,14 @@ async def _record(*args: Any) -> None:
 @aioresque.job(name="SendEmail")
 async def send_email(*args: Any) -> str:
     """Record the run; return the first argument."""
-    await _record(*args)
+    await record(*args)
     return str(args[0]) if args else ""
 
 
 @aioresque.job(name="Mailers::Digest")
 async def digest(user_id: int, options: dict[str, Any]) -> None:
     """A namespaced Ruby class name; records the run."""
-    await _record(user_id, options)
+    await record(user_id, options)
 
 
 @aioresque.job(name="Explode", max_attempts=1)
@@ -41,4 +42,4 @@ async def explode(message: str) -> None:
     defused = await ctx.queue.redis.lrange(f"{ctx.queue.prefix}:defused", 0, -1)  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
     if message.encode() not in defused:
         raise ValueError(message)
-    await _record(message)
+    await record(message)
