@@ -38,7 +38,7 @@ def resque_lib() -> Path | None:
 def missing() -> str | None:
     """Why real Resque cannot run here, or None when it can."""
     if shutil.which("ruby") is None:
-        return "ruby is not installed (apt-get install ruby ruby-redis ruby-redis-namespace ruby-multi-json ruby-mono-logger)"
+        return "ruby is not installed (apt-get install ruby ruby-redis ruby-redis-namespace ruby-multi-json)"
     if resque_lib() is None:
         return f"Resque 3.0's lib not found at <repo>/../{RELATIVE} (set {LIB_ENV})"
     return None

@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
+import redis as sync_redis
 
 from aioresque import Queue, Worker
 from aioresque._connect import Client
@@ -178,7 +179,6 @@ def _kill_drain(redis_url: str, prefix: str, ns: str, jobs: int, kills: int) -> 
         "WARNING",
         module="tests.jobs_for_resque_slow",
     )
-    import redis as sync_redis
 
     client = sync_redis.Redis.from_url(redis_url)
     try:
@@ -193,11 +193,11 @@ def _kill_drain(redis_url: str, prefix: str, ns: str, jobs: int, kills: int) -> 
         time.sleep(1.5)  # the killed worker's leases expire
         done = subprocess.run([*command, "--burst"], cwd=ROOT, capture_output=True, timeout=120, check=False)
         assert done.returncode == 0, done.stdout[-2000:]
-        ran = [json.loads(r)[1][0] for r in client.lrange(f"{prefix}:{RUNS_SUFFIX}", 0, -1)]  # type: ignore[union-attr]
+        ran = [json.loads(r)[1][0] for r in client.lrange(f"{prefix}:{RUNS_SUFFIX}", 0, -1)]
         assert sorted(set(ran)) == list(range(jobs)), f"missing: {sorted(set(range(jobs)) - set(ran))[:20]}"
         assert client.llen(f"{ns}:queue:mailers") == 0
         assert client.llen(f"{ns}:failed") == 0
-        assert int(client.get(f"{ns}:stat:processed") or 0) >= jobs  # type: ignore[arg-type]
+        assert int(client.get(f"{ns}:stat:processed") or 0) >= jobs
     finally:
         client.close()
 
