@@ -61,8 +61,13 @@ def recover_keys(keys: QueueKeys, resque: Sequence[str] = ()) -> list[str]:
     ]
 
 
-async def recover_queue(redis: Client, keys: QueueKeys, *, max_lost: int = 3, resque: Sequence[str] = ()) -> int:
+async def recover_queue(
+    redis: Client, keys: QueueKeys, *, max_lost: int = 3, resque: Sequence[str] | None = None
+) -> int:
     """Recover every expired lease of one queue.
+
+    ``resque``: the Resque keys to report Resque-origin jobs that go dead to;
+    by default looked up in the ``{meta}:resque`` hash that importing workers fill.
 
     Returns:
         How many jobs went back to the queue or to the dead set.
@@ -70,6 +75,12 @@ async def recover_queue(redis: Client, keys: QueueKeys, *, max_lost: int = 3, re
     Raises:
         redis.exceptions.ResponseError: a key of the queue holds garbage.
     """
+    if resque is None:
+        try:
+            namespace = await redis.hget(resque_imports(keys.prefix), keys.queue_name)  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
+        except ResponseError:  # garbage in the key: recover without reporting to Resque
+            namespace = None
+        resque = _resque_outcome_keys({keys.queue_name: namespace} if namespace is not None else {}, keys.queue_name)
     total = 0
     while True:
         recovered, left = await _scripts.run(redis, "recover", recover_keys(keys, resque), [max_lost, BATCH])
