@@ -67,7 +67,7 @@ async def recover_queue(
     """Recover every expired lease of one queue.
 
     ``resque``: the Resque keys to report Resque-origin jobs that go dead to;
-    by default looked up in the ``{meta}:resque`` hash that importing workers fill.
+    by default looked up in the hash of imports that importing workers fill (``resque_imports``).
 
     Returns:
         How many jobs went back to the queue or to the dead set.
@@ -137,7 +137,7 @@ async def try_lock(redis: Client, prefix: str, owner: str, period: float) -> boo
 
 
 def _resque_outcome_keys(imports: dict[Any, Any], queue: str) -> tuple[str, ...]:
-    """Resque's outcome keys for ``queue`` from the ``{meta}:resque`` hash (none when it imports nothing)."""
+    """Resque's outcome keys for ``queue`` from the imports hash (none when it imports nothing)."""
     namespace = imports.get(queue.encode(), imports.get(queue))
     text = strict_text(namespace) if namespace is not None else None
     return ResqueKeys(text).outcome_keys() if text is not None and is_valid_name(text) else ()

@@ -52,7 +52,7 @@ def encode_job(klass: str, args: Sequence[Any]) -> bytes:
         )
         return body.encode()
     except (TypeError, ValueError) as exc:  # UnicodeEncodeError (lone surrogates) is a ValueError
-        raise SerializationError(f"Resque job {klass}: arguments must be JSON values: {exc}") from exc
+        raise SerializationError(f"Resque job {klass!r}: arguments must be JSON values: {exc}") from exc
 
 
 class Resque:
