@@ -194,4 +194,8 @@ async def test_error_records_keep_the_exception_type_apart(redis: Client, queue:
     keys = queue.sibling("mailers").keys
     (job_id,) = await redis.zrange(keys.dead, 0, -1)  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
     record = json.loads(await redis.hget(keys.errors, job_id))  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
-    assert (record["error"], record["type"], record["message"]) == ("ValueError: boom: twice", "ValueError", "boom: twice")
+    assert (record["error"], record["type"], record["message"]) == (
+        "ValueError: boom: twice",
+        "ValueError",
+        "boom: twice",
+    )
