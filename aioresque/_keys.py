@@ -43,6 +43,10 @@ hash tag, so Resque interop needs a single Redis node, not a Cluster)::
     <ns>:failed                    LIST   JSON failure records (Resque::Failure::Redis)
     <ns>:stat:processed            STRING jobs processed (INCRBY)
     <ns>:stat:failed               STRING jobs failed (INCRBY)
+    <ns>:workers                   SET    Resque worker ids "host:pid:queue,queue" (--resque-register)
+    <ns>:workers:heartbeat         HASH   worker id -> last heartbeat (ISO 8601)
+    <ns>:worker:<id>               STRING the job a Ruby worker runs (never set for Python workers)
+    <ns>:worker:<id>:started       STRING when the worker started (Ruby's Time#to_s)
 
 ``tests/test_keys.py`` fails if a key literal appears in any other module.
 """
@@ -270,6 +274,24 @@ class ResqueKeys:
     def failed_count(self) -> str:
         """STRING counter ``Resque.info[:failed]``."""
         return f"{self.namespace}:stat:failed"
+
+    @property
+    def workers(self) -> str:
+        """SET of registered worker ids (``Resque.workers``)."""
+        return f"{self.namespace}:workers"
+
+    @property
+    def heartbeats(self) -> str:
+        """HASH of worker id to its last heartbeat, ISO 8601 (``Resque::Worker.all_heartbeats``)."""
+        return f"{self.namespace}:workers:heartbeat"
+
+    def worker(self, worker_id: str) -> str:
+        """STRING holding the job a worker runs (Resque's ``worker:<id>``)."""
+        return f"{self.namespace}:worker:{worker_id}"
+
+    def worker_started(self, worker_id: str) -> str:
+        """STRING holding when a worker started (Resque's ``worker:<id>:started``)."""
+        return f"{self.namespace}:worker:{worker_id}:started"
 
     def outcome_keys(self) -> tuple[str, str, str]:
         """The failed list and the two counters, in the order the scripts take them."""

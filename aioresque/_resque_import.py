@@ -42,6 +42,7 @@ from ._connect import Client, is_cluster
 from ._errors import ConfigurationError
 from ._keys import QueueKeys, ResqueKeys, queue_registry, resque_imports
 from ._names import check_name
+from ._resque_registry import run_resque_registry
 from ._serializer import loads_json
 
 if TYPE_CHECKING:
@@ -108,8 +109,12 @@ class ImportPass:
 class ResqueImporter:
     """Moves Resque entries into a worker's aioresque queues (one per Resque queue of the same name)."""
 
-    def __init__(self, namespace: str, queues: Sequence[str], prefix: str, concurrency: int) -> None:
+    def __init__(
+        self, namespace: str, queues: Sequence[str], prefix: str, concurrency: int, *, register: bool = False
+    ) -> None:
         self.keys = ResqueKeys(namespace)
+        self.register_worker = register
+        """List the worker in Resque's worker registry (:mod:`aioresque._resque_registry`)."""
         self.queues = tuple(queues)
         self.prefix = prefix
         self.ahead = max(1, AHEAD_PER_SLOT * concurrency)
@@ -169,6 +174,8 @@ class ResqueImporter:
         """Import until the worker stops claiming (see the module docstring for the pacing)."""
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._loop, worker)
+            if self.register_worker:
+                tg.start_soon(run_resque_registry, worker, self.keys, self.queues)
             await worker._stopped.wait()
             tg.cancel_scope.cancel()
 

@@ -123,6 +123,8 @@ class Worker:
             its jobs run on the handler named after their Resque class.
             Needs a single Redis node or Sentinel, not a Cluster.
         resque_namespace: Resque's Redis namespace (default ``"resque"``).
+        resque_register: also list this worker in Resque's worker registry
+            (resque-web's Workers tab; see :mod:`aioresque._resque_registry`).
 
     Raises:
         ConfigurationError: a setting is out of range, or ``resque_queues`` on a Redis Cluster.
@@ -146,6 +148,7 @@ class Worker:
         middleware: Sequence[PerformMiddleware] = (),
         resque_queues: Sequence[str] = (),
         resque_namespace: str = DEFAULT_NAMESPACE,
+        resque_register: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
@@ -173,8 +176,12 @@ class Worker:
             self.registry = Registry.build(functions)
         resque_names = check_resque_config(resque_queues, resque_namespace, base.redis)
         self._importer = (
-            ResqueImporter(resque_namespace, resque_names, base.prefix, concurrency) if resque_names else None
+            ResqueImporter(resque_namespace, resque_names, base.prefix, concurrency, register=resque_register)
+            if resque_names
+            else None
         )
+        if resque_register and not resque_names:
+            raise ConfigurationError("resque_register needs resque_queues (the queues to list the worker under)")
         if resque_names and list(queues) != ["*"]:
             queues = [*queues, *(q for q in resque_names if q not in queues)]
         self._wildcard = list(queues) == ["*"]

@@ -209,3 +209,30 @@ def test_sigkilled_python_workers_lose_no_ruby_job(redis_url: str, prefix: str, 
 @pytest.mark.slow
 def test_thousands_of_ruby_jobs_survive_repeated_sigkills(redis_url: str, prefix: str, ns: str) -> None:
     _kill_drain(redis_url, prefix, ns, jobs=2000, kills=4)
+
+
+async def test_python_workers_in_resques_worker_registry(redis: Client, redis_url: str, prefix: str, ns: str) -> None:
+    listing = """
+        ids = Resque.workers.map(&:to_s)
+        Resque.redis.del("pruning_dead_workers_in_progress")  # Resque prunes once a minute at most
+        Resque::Worker.new("other").prune_dead_workers  # a Ruby worker on other queues prunes
+        puts JSON.generate(ids: ids, beats: Resque::Worker.all_heartbeats.keys,
+                           after_prune: Resque.workers.map(&:to_s), failed: Resque::Failure.count,
+                           started: Resque.workers.map(&:started))
+    """
+    queue = Queue(redis, "default", prefix=prefix)
+    worker = Worker(queue, jobs_for_resque, resque_queues=["mailers", "low"], resque_namespace=ns, resque_register=True)
+    async with worker:
+        await anyio.sleep(0.5)
+        seen = json.loads(ruby(listing, redis_url, ns))
+    (wid,) = seen["ids"]
+    assert wid.endswith(":mailers,low") and wid.split(":")[1].isdigit()
+    assert seen["beats"] == [wid] and seen["after_prune"] == [wid] and seen["failed"] == 0
+    assert seen["started"][0]
+    # Stopped: gone from the registry.
+    assert json.loads(ruby(listing, redis_url, ns))["ids"] == []
+    # A SIGKILLed Python worker (its heartbeat stops) is pruned by Ruby after prune_interval, failing nothing.
+    await redis.sadd(f"{ns}:workers", "gone-host:1:mailers")  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
+    await redis.hset(f"{ns}:workers:heartbeat", "gone-host:1:mailers", "2020-01-01T00:00:00Z")  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
+    seen = json.loads(ruby(listing, redis_url, ns))
+    assert seen["ids"] == ["gone-host:1:mailers"] and seen["after_prune"] == [] and seen["failed"] == 0
