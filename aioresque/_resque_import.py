@@ -10,7 +10,7 @@ neither lose nor duplicate it. From then on the job has a lease like any other.
 How the worker notices new Resque entries without busy-waiting: Ruby's
 enqueue does not touch aioresque's wake-up marker, so the importer calls the
 script once a second per Resque queue while idle (the script's idle case is
-two ``LLEN`` and no write), and at once whenever a claim found the aioresque
+one ``LLEN`` and no write), and at once whenever a claim found the aioresque
 queue dry. An import that moves jobs touches the marker, which wakes the
 claim loop's blocking wait at once. An idle worker therefore sends one extra
 command a second per Resque queue, and picks a Ruby-enqueued job up within
