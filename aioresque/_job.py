@@ -17,6 +17,7 @@ from ._errors import (
     ResultTimeout,
     translate,
 )
+from ._resque_import import resque_body
 from ._serializer import loads_json
 from ._status import JobInfo, JobStatus, ms_to_datetime
 
@@ -178,7 +179,8 @@ def build_info(
     payload_error = None
     if payload is not None:
         try:
-            args, kwargs = queue.decode_payload(payload)
+            # A job imported from Ruby Resque holds Resque's JSON entry, whatever the queue's serializer.
+            args, kwargs, _ = (resque_body if state.get("resque") else queue.decode_body)(payload)
         except Exception as exc:  # noqa: BLE001 - a bad payload is reported, not raised
             payload_error = f"{type(exc).__name__}: {exc}"
     value = None

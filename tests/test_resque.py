@@ -200,3 +200,23 @@ async def test_error_records_keep_the_exception_type_apart(redis: Client, queue:
         "ValueError",
         "boom: twice",
     )
+
+
+async def test_job_info_shows_a_resque_jobs_args_whatever_the_serializer(
+    redis: Client, prefix: str, rk: ResqueKeys
+) -> None:
+    class Marked:
+        def dumps(self, value: Any) -> bytes:
+            return b"M" + json.dumps(value).encode()
+
+        def loads(self, data: bytes) -> Any:
+            assert data[:1] == b"M"
+            return json.loads(data[1:])
+
+    await push(redis, rk, "mailers", b'{"class":"SendEmail","args":[1,"x"]}')
+    importer = ResqueImporter(rk.namespace, ["mailers"], prefix, 1)
+    await importer.import_once(redis, "mailers", "w")
+    mailers = Queue(redis, "mailers", prefix=prefix, serializer=Marked())
+    (job_id,) = await redis.lrange(mailers.keys.queue, 0, -1)  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
+    info = await mailers.job(job_id.decode()).info()
+    assert (info.name, info.args, info.kwargs) == ("SendEmail", (1, "x"), {})
