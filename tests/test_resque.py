@@ -217,6 +217,6 @@ async def test_job_info_shows_a_resque_jobs_args_whatever_the_serializer(
     importer = ResqueImporter(rk.namespace, ["mailers"], prefix, 1)
     await importer.import_once(redis, "mailers", "w")
     mailers = Queue(redis, "mailers", prefix=prefix, serializer=Marked())
-    (job_id,) = await redis.lrange(mailers.keys.queue, 0, -1)  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
-    info = await mailers.job(job_id.decode()).info()
+    ids: Any = await redis.lrange(mailers.keys.queue, 0, -1)  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
+    info = await mailers.job(ids[0].decode()).info()
     assert (info.name, info.args, info.kwargs) == ("SendEmail", (1, "x"), {})
