@@ -9,8 +9,8 @@
 --
 -- K fields set by resque_setup: rfailed (LIST), rprocessed, rfailedn (STRING
 -- counters). Without them (a caller that does not serve Resque) nothing is
--- reported. Included by claim.lua, settle.lua, recover.lua (through recover()
--- in _take.lua) and resque_import.lua; must come before _take.lua.
+-- reported. Included by _take.lua (so claim.lua, settle.lua and recover.lua
+-- have it for recover()) and by resque_import.lua.
 
 -- Take the Resque keys KEYS[first], KEYS[first + 1], KEYS[first + 2] into K
 -- when the caller passed them (last: the index of the last such key), and

@@ -1,13 +1,15 @@
 -- Shared fragment: prepended to scripts that claim jobs (claim.lua, settle.lua).
 -- Defines local helpers only; touches keys only through the table K that the
 -- including script builds from its KEYS.
-
--- @include _resque.lua
 --
 -- K fields: queue, scheduled, active, jobs, state, marker, dead, stats, and
 -- optionally paused (the queue's pause flag; take() claims nothing while it exists).
 -- Optionally limits, waiting, reopen (concurrency and rate limits) and flows
 -- (workflows): _limit.lua and _flow.lua must be included before this file.
+-- Optionally rfailed, rprocessed, rfailedn (set by resque_setup): recover()
+-- reports a Resque-origin job that goes dead to Ruby Resque (_resque.lua).
+
+-- @include _resque.lua
 
 local function now_ms()
   local t = redis.call('TIME')
