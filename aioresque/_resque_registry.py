@@ -48,7 +48,7 @@ HEARTBEAT_EVERY = 30.0
 
 def resque_worker_id(queues: Sequence[str]) -> str:
     """This process's id in Resque's registry: ``host:pid:queue,queue`` (Resque's ``Worker#to_s``)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{','.join(queues)}"
+    return ":".join((socket.gethostname(), str(os.getpid()), ",".join(queues)))
 
 
 async def _server_time(redis: Client) -> float:
