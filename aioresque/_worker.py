@@ -182,7 +182,11 @@ class Worker:
         )
         if resque_register and not resque_names:
             raise ConfigurationError("resque_register needs resque_queues (the queues to list the worker under)")
-        if resque_names and list(queues) != ["*"]:
+        if resque_names and "*" in queues:
+            raise ConfigurationError(
+                "resque_queues needs queue names, not '*' (the Resque queues are served after them)"
+            )
+        if resque_names:
             queues = [*queues, *(q for q in resque_names if q not in queues)]
         self._wildcard = list(queues) == ["*"]
         if not self._wildcard and "*" in queues:

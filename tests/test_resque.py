@@ -166,6 +166,17 @@ def test_resque_queues_are_refused_on_a_cluster() -> None:
         Worker(client, jobs_for_resque, resque_queues=["mailers"])
 
 
+async def test_resque_settings_are_checked_up_front(queue: Queue) -> None:
+    with pytest.raises(ConfigurationError, match="not '\\*'"):
+        Worker(queue, jobs_for_resque, queues=["*"], resque_queues=["mailers"])
+    with pytest.raises(ConfigurationError, match="needs resque_queues"):
+        Worker(queue, jobs_for_resque, resque_register=True)
+    with pytest.raises(ConfigurationError, match="invalid queue name"):
+        Worker(queue, jobs_for_resque, resque_queues=["bad/name"])
+    worker = Worker(queue, jobs_for_resque, queues=["high", "mailers"], resque_queues=["mailers", "low"])
+    assert worker.queue_names == ("high", "mailers", "low")
+
+
 async def test_the_producer_writes_what_resque_push_writes(redis: Client, rk: ResqueKeys) -> None:
     resque = Resque(redis, rk.namespace)
     await resque.enqueue_to("pyjobs", "SendEmail", 1, "é", {"a": []}, None)
