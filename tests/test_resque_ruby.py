@@ -19,7 +19,7 @@ import redis as sync_redis
 from aioresque import Queue, Worker
 from aioresque._connect import Client
 from aioresque.resque import Resque, encode_job
-from tests import jobs_for_resque
+from tests import jobs_for_resque, jobs_for_resque_slow
 from tests.cli_helpers import ROOT, worker_command
 from tests.conftest import single_node_only
 from tests.jobs_for_resque import RUNS_SUFFIX
@@ -236,3 +236,30 @@ async def test_python_workers_in_resques_worker_registry(redis: Client, redis_ur
     await redis.hset(f"{ns}:workers:heartbeat", "gone-host:1:mailers", "2020-01-01T00:00:00Z")  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
     seen = json.loads(ruby(listing, redis_url, ns))
     assert seen["ids"] == ["gone-host:1:mailers"] and seen["after_prune"] == [] and seen["failed"] == 0
+
+
+async def test_ruby_and_python_workers_share_a_resque_queue(
+    redis: Client, redis_url: str, prefix: str, ns: str
+) -> None:
+    ruby('300.times { |i| Resque.enqueue_to("mailers", "SendEmail", i) }', redis_url, ns)
+    ruby_worker = """
+        class SendEmail
+          def self.perform(i)
+            sleep 0.005
+            Resque.redis.rpush("results", i.to_s)
+          end
+        end
+        Resque::Worker.new("mailers").work(0)
+    """
+    queue = Queue(redis, "default", prefix=prefix)
+    python = Worker(queue, jobs_for_resque_slow, concurrency=2, resque_queues=["mailers"], resque_namespace=ns)
+    async with python:
+        await anyio.to_thread.run_sync(lambda: ruby(ruby_worker, redis_url, ns, env={"FORK_PER_JOB": "false"}))
+        with anyio.fail_after(20):
+            while len(await runs(redis, prefix)) + await redis.llen(f"{ns}:results") < 300:  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
+                await anyio.sleep(0.05)
+    by_python = [r[0] for r in await runs(redis, prefix)]
+    by_ruby = [int(r) for r in await redis.lrange(f"{ns}:results", 0, -1)]  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
+    assert sorted(by_python + by_ruby) == list(range(300))  # each ran once, on one side
+    assert by_python and by_ruby  # the importer stayed a few jobs ahead: Ruby kept its share
+    print(f"shared queue: Python ran {len(by_python)}, Ruby ran {len(by_ruby)}")
