@@ -407,7 +407,9 @@ class Worker:
             outcome = await execute(self._runner, job)
         except Exception as exc:
             log.exception("job %s: cannot be run", job.id)
-            outcome = Outcome(job, Kind.DEAD, error_record(exc, f"WorkerError: {exc!r}", kind="worker"))
+            outcome = Outcome(
+                job, Kind.DEAD, error_record(exc, f"WorkerError: {exc!r}", kind="worker", error_type="WorkerError")
+            )
         self.metrics.observe(
             job.queue.name, job.name, "lost" if outcome is None else outcome.kind.value, time.monotonic() - began
         )
