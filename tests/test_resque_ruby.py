@@ -188,6 +188,7 @@ def _kill_drain(redis_url: str, prefix: str, ns: str, jobs: int, kills: int) -> 
             deadline = time.monotonic() + 60
             while client.llen(f"{prefix}:{RUNS_SUFFIX}") < target and time.monotonic() < deadline:
                 time.sleep(0.02)
+            assert 0 < client.llen(f"{prefix}:{RUNS_SUFFIX}") < jobs, "the SIGKILL must land mid-drain"
             proc.send_signal(signal.SIGKILL)
             proc.wait()
         time.sleep(1.5)  # the killed worker's leases expire
@@ -198,6 +199,7 @@ def _kill_drain(redis_url: str, prefix: str, ns: str, jobs: int, kills: int) -> 
         assert client.llen(f"{ns}:queue:mailers") == 0
         assert client.llen(f"{ns}:failed") == 0
         assert int(client.get(f"{ns}:stat:processed") or 0) >= jobs
+        print(f"Ruby->Python: {jobs} jobs, {kills} SIGKILL(s): none lost, {len(ran) - jobs} ran twice")
     finally:
         client.close()
 
