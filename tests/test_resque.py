@@ -16,6 +16,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from aioresque import ConfigurationError, Queue, SerializationError, Worker, _scripts
+from aioresque._cli import build_parser
+from aioresque._cli_worker import _child_base_command
 from aioresque._connect import Client
 from aioresque._keys import ResqueKeys
 from aioresque._recovery import recover_queues
@@ -231,3 +233,21 @@ async def test_job_info_shows_a_resque_jobs_args_whatever_the_serializer(
     ids: Any = await redis.lrange(mailers.keys.queue, 0, -1)  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
     info = await mailers.job(ids[0].decode()).info()
     assert (info.name, info.args, info.kwargs) == ("SendEmail", (1, "x"), {})
+
+
+def test_processes_children_get_the_resque_flags() -> None:
+    args = build_parser().parse_args(
+        [
+            "worker",
+            "app.jobs",
+            "--resque-queues",
+            "mailers,low",
+            "--resque-namespace",
+            "app:resque",
+            "--resque-register",
+        ]
+    )
+    command = _child_base_command(args)
+    assert command[command.index("--resque-queues") + 1] == "mailers,low"
+    assert command[command.index("--resque-namespace") + 1] == "app:resque"
+    assert "--resque-register" in command
