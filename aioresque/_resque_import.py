@@ -120,6 +120,7 @@ class ResqueImporter:
         self.ahead = max(1, AHEAD_PER_SLOT * concurrency)
         self._served = frozenset(self.queues)
         self._poke = anyio.Event()
+        self._failing: set[str] = set()  # queues whose import fails (garbage in a key), logged once
 
     def __repr__(self) -> str:
         return f"<ResqueImporter {self.keys.namespace} queues={','.join(self.queues)} ahead={self.ahead}>"
@@ -155,18 +156,30 @@ class ResqueImporter:
         """Record which namespace each queue imports from, for fleet-wide recovery (``recover_queues``)."""
         await redis.hset(resque_imports(self.prefix), mapping=dict.fromkeys(self.queues, self.keys.namespace))  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
 
+    async def _import(self, worker: Worker, name: str) -> ImportPass | None:
+        """One import call through the worker's outage handling; None when a key holds garbage (logged once)."""
+        try:
+            done: ImportPass = await worker._redis_call(self.import_once, worker._base.redis, name, worker.id)
+        except ResponseError as exc:
+            if name not in self._failing:
+                self._failing.add(name)
+                log.error("cannot import Resque queue %s (retrying every second): %s", name, exc)
+            return None
+        if name in self._failing:
+            self._failing.discard(name)
+            log.warning("importing Resque queue %s works again", name)
+        if done.dead:
+            log.warning("Resque queue %s: %d entries could not be jobs; sent to the dead set", name, done.dead)
+        return done
+
     async def pass_all(self, worker: Worker) -> tuple[int, bool]:
         """One import call per Resque queue; returns (jobs moved, whether to go again at once)."""
         moved, again = 0, False
         for name in self.queues:
-            try:
-                done = await worker._redis_call(self.import_once, worker._base.redis, name, worker.id)
-            except ResponseError as exc:
-                log.error("importing Resque queue %s: %s", name, exc)
+            done = await self._import(worker, name)
+            if done is None:
                 continue
             moved += done.imported + done.dead
-            if done.dead:
-                log.warning("Resque queue %s: %d entr(ies) could not be jobs; sent to the dead set", name, done.dead)
             again = again or (done.imported + done.dead > 0 and done.left > 0 and done.room > 0)
         return moved, again
 
@@ -180,7 +193,10 @@ class ResqueImporter:
             tg.cancel_scope.cancel()
 
     async def _loop(self, worker: Worker) -> None:
-        await worker._redis_call(self.register, worker._base.redis)
+        try:
+            await worker._redis_call(self.register, worker._base.redis)
+        except ResponseError as exc:  # garbage in the key: recovery passes will not report to Resque
+            log.error("cannot record the Resque imports for fleet-wide recovery: %s", exc)
         if worker.burst:
             # A burst worker imports only when it has run out of work (burst_check):
             # a background import racing the "queues empty" decision could end
@@ -195,15 +211,15 @@ class ResqueImporter:
             self._poke = anyio.Event()
 
     async def burst_check(self, worker: Worker) -> bool:
-        """For a burst worker out of work: import a batch; True when Resque still had work."""
+        """For a burst worker out of work: import a batch; True when it moved something.
+
+        Nothing moved while Resque's list still has entries means the
+        aioresque queue is full of jobs this worker cannot claim (a paused
+        queue, say): the burst ends rather than spin.
+        """
         moved = 0
-        left = 0
         for name in self.queues:
-            try:
-                done = await worker._redis_call(self.import_once, worker._base.redis, name, worker.id)
-            except ResponseError as exc:
-                log.error("importing Resque queue %s: %s", name, exc)
-                continue
-            moved += done.imported + done.dead
-            left += done.left
-        return moved > 0 or left > 0
+            done = await self._import(worker, name)
+            if done is not None:
+                moved += done.imported + done.dead
+        return moved > 0

@@ -251,3 +251,14 @@ def test_processes_children_get_the_resque_flags() -> None:
     assert command[command.index("--resque-queues") + 1] == "mailers,low"
     assert command[command.index("--resque-namespace") + 1] == "app:resque"
     assert "--resque-register" in command
+
+
+async def test_a_burst_worker_ends_on_a_paused_queue_with_resque_entries_left(
+    redis: Client, queue: Queue, rk: ResqueKeys
+) -> None:
+    await push(redis, rk, "mailers", *(b'{"class":"SendEmail","args":[%d]}' % i for i in range(50)))
+    await queue.sibling("mailers").pause()
+    with anyio.fail_after(5):  # does not spin on the entries it cannot run
+        await worker(queue, rk, burst=True, concurrency=1).run()
+    assert await redis.llen(queue.sibling("mailers").keys.queue) == 2  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
+    assert await redis.llen(rk.queue("mailers")) == 48  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
