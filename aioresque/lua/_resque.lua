@@ -124,13 +124,16 @@ local function resque_died(K, id, st, now, worker, err)
     etype, message = err.type or etype, err.message or ''
   end
   local pjson = resque_payload(redis.call('HGET', K.jobs, id))
-  local lines = {}
+  -- The Python traceback as Ruby writes a backtrace: "path:line:in `function'",
+  -- innermost frame first (code lines and chained-exception headers dropped).
+  local frames = {}
   if trace then
-    for line in string.gmatch(trace, '[^\n]+') do
-      if #lines >= 100 then break end
-      lines[#lines + 1] = resque_jstr(line)
+    for path, line, fn in string.gmatch(trace, 'File "([^\n]-)", line (%d+), in ([^\n]+)') do
+      frames[#frames + 1] = path .. ':' .. line .. ":in `" .. fn .. "'"
     end
   end
+  local lines = {}
+  for i = #frames, math.max(1, #frames - 99), -1 do lines[#lines + 1] = resque_jstr(frames[i]) end
   local record = '{"failed_at":' .. resque_jstr(resque_time(now)) .. ',"payload":' .. pjson ..
                  ',"exception":' .. resque_jstr(etype) .. ',"error":' .. resque_jstr(message) ..
                  ',"backtrace":[' .. table.concat(lines, ',') .. '],"worker":' .. resque_jstr(worker or '') ..
