@@ -27,7 +27,15 @@ CHECK_INTERVAL = 0.5
 async def cancel_job(queue: Queue, job_id: str) -> bool:
     """Cancel ``job_id`` in ``queue``: see :meth:`Queue.cancel`."""
     k = queue.keys
-    error = dumps_json({"error": "JobCancelled: cancelled by request", "kind": "cancelled", "traceback": None})
+    error = dumps_json(
+        {
+            "error": "JobCancelled: cancelled by request",
+            "type": "JobCancelled",
+            "message": "cancelled by request",
+            "kind": "cancelled",
+            "traceback": None,
+        }
+    )
     async with translate():
         outcome, _ = await _scripts.run(
             queue.redis,

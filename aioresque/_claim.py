@@ -42,14 +42,15 @@ IDLE_WAIT_CAP = 15.0
 
 
 @lru_cache(maxsize=1024)
-def claim_keys(keys: QueueKeys) -> tuple[bytes, ...]:
-    """claim.lua's KEYS for one queue, encoded once."""
+def claim_keys(keys: QueueKeys, resque: tuple[str, ...] = ()) -> tuple[bytes, ...]:
+    """claim.lua's KEYS for one queue, encoded once (``resque``: Resque's outcome keys, if it imports)."""
     k = keys
     names = [k.queue, k.scheduled, k.active, k.jobs, k.state, k.marker, k.dead, k.stats, k.paused]
     names += [k.results, k.errors, k.done, k.watched, k.cancelled]  # checked for garbage only
     names += [k.limits, k.waiting, k.reopen, k.flows, k.quarantine]
     names += [k.history, k.unique]  # checked for garbage only: settle.lua writes them
     names += [k.events, k.listening]  # job events, written only while someone follows
+    names += [*resque]  # Resque's outcome keys, when the worker imports into this queue
     return tuple(n.encode() for n in names)
 
 
@@ -144,7 +145,7 @@ async def claim_loop(worker: Worker) -> None:
                         _scripts.run,
                         queue.redis,
                         "claim",
-                        claim_keys(queue.keys),
+                        claim_keys(queue.keys, resque_outcome_keys(worker, queue.name)),
                         [worker.id, n, lease_ms, worker.max_lost, worker._reads_format, *worker._limit_args],
                     )
                 except ResponseError as exc:
@@ -155,6 +156,8 @@ async def claim_loop(worker: Worker) -> None:
                 if health.succeeded(queue.name):
                     log.warning("queue %s: claiming works again", queue.name)
                 started = start_jobs(worker, queue, reply)
+                if started < n and worker._importer is not None:
+                    worker._importer.dry(queue.name)  # import Resque's entries now, not at the next poll
                 worker._free -= started
                 got += started
                 if index == 0:
@@ -174,6 +177,8 @@ async def claim_loop(worker: Worker) -> None:
             if not worker._running and not worker._outcomes:
                 if _settled(worker) != settled_before:
                     continue
+                if worker._importer is not None and await worker._importer.burst_check(worker):
+                    continue  # Resque's lists had work: claim it before the burst ends
                 log.info("worker %s: queues empty, burst done", worker.id)
                 worker._stopping = True
                 break
@@ -238,3 +243,8 @@ def queue_failed(worker: Worker, queue: Queue, exc: ResponseError) -> None:
     """A script on ``queue`` failed (garbage in one of its keys): back off that queue."""
     if worker._health.failed(queue.name, time.monotonic()):
         log.error("queue %s: %s; leaving it alone for a while, serving the others", queue.name, exc)
+
+
+def resque_outcome_keys(worker: Worker, queue_name: str) -> tuple[str, ...]:
+    """Resque's outcome keys for a queue the worker imports into (none otherwise)."""
+    return worker._importer.outcome_keys(queue_name) if worker._importer is not None else ()

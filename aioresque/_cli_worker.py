@@ -84,6 +84,17 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="start even if Redis's maxmemory-policy is not noeviction (Redis may then delete queued jobs)",
     )
+    w.add_argument(
+        "--resque-queues",
+        default="",
+        help="comma-separated Ruby Resque queues to import and run (served as the aioresque queues of the same names)",
+    )
+    w.add_argument("--resque-namespace", default="resque", help="Ruby Resque's Redis namespace (default: resque)")
+    w.add_argument(
+        "--resque-register",
+        action="store_true",
+        help="list this worker in Resque's worker registry (resque-web's Workers tab); needs --resque-queues",
+    )
     w.set_defaults(run=_run_worker)
 
 
@@ -152,6 +163,9 @@ def _run_worker(args: argparse.Namespace) -> int:
             burst=args.burst,
             prefix=args.prefix,
             allow_eviction=args.allow_eviction,
+            resque_queues=[q.strip() for q in args.resque_queues.split(",") if q.strip()],
+            resque_namespace=args.resque_namespace,
+            resque_register=args.resque_register,
         )
     except AioresqueError as exc:
         fail(str(exc))
@@ -182,6 +196,10 @@ def _child_base_command(args: argparse.Namespace) -> list[str]:
     command += ["--concurrency", str(args.concurrency), "--lease", str(args.lease)]
     command += ["--max-lost", str(args.max_lost), "--grace", str(args.grace)]
     command += ["--prefix", args.prefix, "--log-level", args.log_level, "--metrics-host", args.metrics_host]
+    if args.resque_queues:
+        command += ["--resque-queues", args.resque_queues, "--resque-namespace", args.resque_namespace]
+        if args.resque_register:
+            command.append("--resque-register")
     if args.burst:
         command.append("--burst")
     if args.allow_eviction:

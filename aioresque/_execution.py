@@ -25,6 +25,7 @@ from ._handler import DEFAULT_MAX_ATTEMPTS, JobFunction, Registry, retry_verdict
 from ._middleware import PerformMiddleware, perform_chain
 from ._progress import ProgressReporter
 from ._queue import Queue
+from ._resque_import import resque_body
 from ._serializer import dumps_json, loads_json
 from ._workflow import step_inputs
 
@@ -118,8 +119,12 @@ def bounded(text: str, limit: int, *, keep_end: bool = False) -> str:
     return f"{start}\n{marker}\n{end}"
 
 
-def error_record(exc: BaseException | None, message: str, *, kind: str) -> bytes:
+def error_record(exc: BaseException | None, message: str, *, kind: str, error_type: str | None = None) -> bytes:
     """The JSON error record stored in the queue's ``errors`` hash.
+
+    ``error`` is the one-line ``"Type: text"`` message; ``type`` (``error_type``,
+    else the exception's class name) keeps the type apart, as Resque's failure
+    records want it (the text after the type is not stored a second time).
 
     The message is cut to :data:`MAX_ERROR_BYTES` and the traceback to
     :data:`MAX_TRACEBACK_BYTES`; the traceback's last line (the exception
@@ -132,7 +137,8 @@ def error_record(exc: BaseException | None, message: str, *, kind: str) -> bytes
         if len(last) > TRACEBACK_MESSAGE_BYTES and tb.endswith(last):
             tb = tb[: len(tb) - len(last)] + bounded(last, TRACEBACK_MESSAGE_BYTES) + "\n"
         tb = bounded(tb, MAX_TRACEBACK_BYTES, keep_end=True)
-    return dumps_json({"error": bounded(message, MAX_ERROR_BYTES), "kind": kind, "traceback": tb})
+    name = error_type or (type(exc).__name__ if exc is not None else "Error")
+    return dumps_json({"error": bounded(message, MAX_ERROR_BYTES), "type": name, "kind": kind, "traceback": tb})
 
 
 def retry_wait(delay: object) -> float:
@@ -178,8 +184,8 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
     failures_before = integer(job.state.get("failures", 0), 0) or 0
     effective_max = integer(job.state.get("max_attempts"), 1) or max_attempts
 
-    def fail(exc: BaseException | None, message: str, kind: str) -> Outcome:
-        record = error_record(exc, message, kind=kind)
+    def fail(exc: BaseException | None, message: str, kind: str, error_type: str | None = None) -> Outcome:
+        record = error_record(exc, message, kind=kind, error_type=error_type)
         if not retry_verdict(handler, exc):
             return Outcome(job, Kind.ABORT, record, 0.0, effective_max)
         if isinstance(exc, Retry) and exc.delay is not None:
@@ -190,8 +196,9 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
             delay = runner.retry_delay(failures_before + 1)
         return Outcome(job, Kind.FAIL, record, retry_wait(delay), effective_max)
 
-    def dead(exc: BaseException | None, message: str, kind: str) -> Outcome:
-        return Outcome(job, Kind.DEAD, error_record(exc, message, kind=kind), 0.0, effective_max)
+    def dead(exc: BaseException | None, message: str, kind: str, error_type: str | None = None) -> Outcome:
+        record = error_record(exc, message, kind=kind, error_type=error_type)
+        return Outcome(job, Kind.DEAD, record, 0.0, effective_max)
 
     if handler is None:
         known = ", ".join(sorted(runner.registry.functions)) or "none"
@@ -201,23 +208,24 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
         # (docs/concepts.md, "Decisions").
         if failures_before + 1 >= effective_max:
             log.warning("job %s: unknown job name %r; no attempt left, dead", job.id, job.name)
-            return dead(None, message, "unknown")
+            return dead(None, message, "unknown", "UnknownJob")
         log.warning("job %s: unknown job name %r; will retry", job.id, job.name)
-        return fail(None, message, "unknown")
+        return fail(None, message, "unknown", "UnknownJob")
     if not job.payload:
-        return dead(None, "MissingPayload: the job has no payload", "payload")
+        return dead(None, "MissingPayload: the job has no payload", "payload", "MissingPayload")
     try:
-        args, kwargs, meta = job.queue.decode_body(job.payload)
+        # A job imported from Ruby Resque holds Resque's JSON entry, whatever the queue's serializer.
+        args, kwargs, meta = (resque_body if job.state.get("resque") else job.queue.decode_body)(job.payload)
     except Exception as exc:  # noqa: BLE001 - any decoding failure means a bad payload
         log.warning("job %s: undecodable payload: %s", job.id, exc)
-        return dead(exc, f"BadPayload: {_describe(exc)}", "payload")
+        return dead(exc, f"BadPayload: {_describe(exc)}", "payload", "BadPayload")
     if job.state.get("win"):  # a workflow step: the previous results come first
         try:
             args = await step_inputs(job, args)
         except ValueError as exc:
-            return dead(exc, f"MissingInput: {_describe(exc)}", "payload")
+            return dead(exc, f"MissingInput: {_describe(exc)}", "payload", "MissingInput")
         except Exception as exc:  # noqa: BLE001 - e.g. Redis unreachable: retried like a failure
-            return fail(exc, f"InputUnavailable: {_describe(exc)}", "error")
+            return fail(exc, f"InputUnavailable: {_describe(exc)}", "error", "InputUnavailable")
 
     timeout_ms = number(job.state.get("timeout"), 0)
     timeout = timeout_ms / 1000 if timeout_ms is not None else handler.timeout
@@ -265,11 +273,11 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
     if job.scope.cancelled_caught:
         log.warning("job %s %s timed out after %.3f s", job.id, job.name, duration, extra=extra)
         await _on_failure(handler, ctx, TimeoutError(f"the attempt exceeded its timeout of {timeout} s"))
-        return fail(None, f"TimeoutError: the attempt exceeded its timeout of {timeout} s", "timeout")
+        return fail(None, f"TimeoutError: the attempt exceeded its timeout of {timeout} s", "timeout", "TimeoutError")
     if error is not None:
         if isinstance(error, TypeError) and not _fits(handler, args, kwargs):
             log.warning("job %s %s: arguments do not fit the handler: %s", job.id, job.name, error, extra=extra)
-            return dead(error, f"BadArguments: {_describe(error)}", "arguments")
+            return dead(error, f"BadArguments: {_describe(error)}", "arguments", "BadArguments")
         if isinstance(error, Retry):
             log.info("job %s %s asked to be retried: %s", job.id, job.name, error, extra=extra)
             return fail(error, f"Retry: {error}", "retry")
@@ -281,7 +289,7 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
     except Exception as exc:  # noqa: BLE001 - reported as the job's failure
         message = f"SerializationError: the result ({type(result).__name__}) cannot be serialized: {exc}"
         log.warning("job %s %s: %s", job.id, job.name, bounded(message, MAX_ERROR_BYTES), extra=extra)
-        return dead(exc, message, "result")
+        return dead(exc, message, "result", "SerializationError")
     limit = job.queue.max_result_bytes
     if len(value) > limit:
         message = (
@@ -289,7 +297,7 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
             f"over the limit of {limit} (max_result_bytes); it was not stored"
         )
         log.warning("job %s %s: %s", job.id, job.name, message, extra=extra)
-        return dead(None, message, "result")
+        return dead(None, message, "result", "ResultTooLarge")
     if log.isEnabledFor(logging.INFO):
         log.info("job %s %s complete in %.3f s", job.id, job.name, duration, extra=extra)
     return Outcome(job, Kind.COMPLETE, value, 0.0, effective_max)

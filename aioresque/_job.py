@@ -20,6 +20,7 @@ from ._errors import (
     translate,
 )
 from ._events import JobEvent, job_events, progress_data
+from ._resque_import import resque_body
 from ._serializer import loads_json
 from ._status import JobInfo, JobStatus, ms_to_datetime
 
@@ -248,7 +249,11 @@ def build_info(
     payload_error = None
     if payload is not None:
         try:
-            args, kwargs = queue.decode_payload(_as_bytes(payload))
+            # A job imported from Ruby Resque holds Resque's JSON entry, whatever the queue's serializer.
+            if isinstance(state, dict) and state.get("resque"):
+                args, kwargs, _ = resque_body(_as_bytes(payload))
+            else:
+                args, kwargs = queue.decode_payload(_as_bytes(payload))
             if _decode.too_deep(args) or _decode.too_deep(kwargs):
                 args, kwargs = (), {}
                 payload_error = f"payload nested deeper than {_decode.MAX_DEPTH} levels ({_size(payload)} bytes)"

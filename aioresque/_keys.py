@@ -36,6 +36,20 @@ Keys that belong to no queue live under their own tags::
     <prefix>:{meta}:recovery-lock  STRING held (SET NX PX) by the worker running recovery
     <prefix>:{workers}:all         ZSET   worker id -> expiry of its registration (ms)
     <prefix>:{workers}:worker:<id> STRING JSON registration of one worker, with a TTL
+    <prefix>:{meta}:resque         HASH   queue name -> Resque namespace it imports from
+
+Ruby Resque's keys (``aioresque.resque``; namespace ``resque`` by default, no
+hash tag, so Resque interop needs a single Redis node, not a Cluster)::
+
+    <ns>:queues                    SET    Resque queue names
+    <ns>:queue:<name>              LIST   JSON {"class": ..., "args": [...]} (RPUSH in, LPOP out)
+    <ns>:failed                    LIST   JSON failure records (Resque::Failure::Redis)
+    <ns>:stat:processed            STRING jobs processed (INCRBY)
+    <ns>:stat:failed               STRING jobs failed (INCRBY)
+    <ns>:workers                   SET    Resque worker ids "host:pid:queue,queue" (--resque-register)
+    <ns>:workers:heartbeat         HASH   worker id -> last heartbeat (ISO 8601)
+    <ns>:worker:<id>               STRING the job a Ruby worker runs (never set for Python workers)
+    <ns>:worker:<id>:started       STRING when the worker started (Ruby's Time#to_s)
 
 ``tests/test_keys.py`` fails if a key literal appears in any other module.
 """
@@ -246,3 +260,64 @@ def worker_index(prefix: str) -> str:
 def worker_record(prefix: str, worker_id: str) -> str:
     """STRING holding one worker's JSON registration; expires unless renewed."""
     return f"{prefix}:{{workers}}:worker:{worker_id}"
+
+
+def resque_imports(prefix: str) -> str:
+    """HASH of queue name to the Resque namespace its workers import from (for fleet-wide recovery)."""
+    return f"{prefix}:{{meta}}:resque"
+
+
+# -- Ruby Resque's own keys (aioresque.resque, aioresque._resque_import) -------
+
+
+@dataclass(frozen=True, slots=True)
+class ResqueKeys:
+    """The keys of one Ruby Resque namespace (``resque`` unless the app set another)."""
+
+    namespace: str
+
+    @property
+    def queues(self) -> str:
+        """SET of Resque queue names (``Resque.queues``)."""
+        return f"{self.namespace}:queues"
+
+    def queue(self, name: str) -> str:
+        """LIST of one Resque queue's JSON jobs (RPUSH to enqueue, LPOP to take)."""
+        return f"{self.namespace}:queue:{name}"
+
+    @property
+    def failed(self) -> str:
+        """LIST of Resque failure records (``Resque::Failure.all``)."""
+        return f"{self.namespace}:failed"
+
+    @property
+    def processed(self) -> str:
+        """STRING counter ``Resque.info[:processed]``."""
+        return f"{self.namespace}:stat:processed"
+
+    @property
+    def failed_count(self) -> str:
+        """STRING counter ``Resque.info[:failed]``."""
+        return f"{self.namespace}:stat:failed"
+
+    @property
+    def workers(self) -> str:
+        """SET of registered worker ids (``Resque.workers``)."""
+        return f"{self.namespace}:workers"
+
+    @property
+    def heartbeats(self) -> str:
+        """HASH of worker id to its last heartbeat, ISO 8601 (``Resque::Worker.all_heartbeats``)."""
+        return f"{self.namespace}:workers:heartbeat"
+
+    def worker(self, worker_id: str) -> str:
+        """STRING holding the job a worker runs (Resque's ``worker:<id>``)."""
+        return f"{self.namespace}:worker:{worker_id}"
+
+    def worker_started(self, worker_id: str) -> str:
+        """STRING holding when a worker started (Resque's ``worker:<id>:started``)."""
+        return f"{self.namespace}:worker:{worker_id}:started"
+
+    def outcome_keys(self) -> tuple[str, str, str]:
+        """The failed list and the two counters, in the order the scripts take them."""
+        return (self.failed, self.processed, self.failed_count)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis.exceptions import ResponseError
 
@@ -28,7 +29,7 @@ from . import _scripts
 from ._connect import Client
 from ._decode import integer, strict_text
 from ._errors import translate
-from ._keys import DEFAULT_PREFIX, QueueKeys, queue_registry, recovery_lock
+from ._keys import DEFAULT_PREFIX, QueueKeys, ResqueKeys, queue_registry, recovery_lock, resque_imports
 from ._names import is_valid_name
 
 log = logging.getLogger("aioresque.recovery")
@@ -54,17 +55,23 @@ class RecoveryReport:
         return sum(self.recovered.values())
 
 
-def recover_keys(keys: QueueKeys) -> list[str]:
-    """The KEYS of ``recover.lua`` for one queue."""
+def recover_keys(keys: QueueKeys, resque: Sequence[str] = ()) -> list[str]:
+    """The KEYS of ``recover.lua`` for one queue (``resque``: Resque's outcome keys, if it imports)."""
     return [
         *(keys.queue, keys.scheduled, keys.active, keys.jobs, keys.state, keys.marker, keys.dead, keys.stats),
         *(keys.limits, keys.waiting, keys.reopen, keys.flows, keys.quarantine),
         *(keys.events, keys.listening),
+        *resque,
     ]
 
 
-async def recover_queue(redis: Client, keys: QueueKeys, *, max_lost: int = 3) -> int:
+async def recover_queue(
+    redis: Client, keys: QueueKeys, *, max_lost: int = 3, resque: Sequence[str] | None = None
+) -> int:
     """Recover every expired lease of one queue.
+
+    ``resque``: the Resque keys to report Resque-origin jobs that go dead to;
+    by default looked up in the hash of imports that importing workers fill (``resque_imports``).
 
     Returns:
         How many jobs went back to the queue or to the dead set.
@@ -72,14 +79,20 @@ async def recover_queue(redis: Client, keys: QueueKeys, *, max_lost: int = 3) ->
     Raises:
         redis.exceptions.ResponseError: a key of the queue holds garbage.
     """
-    return (await _recover_queue(redis, keys, max_lost))[0]
+    if resque is None:
+        try:
+            namespace = await redis.hget(resque_imports(keys.prefix), keys.queue_name)  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
+        except ResponseError:  # garbage in the key: recover without reporting to Resque
+            namespace = None
+        resque = _resque_outcome_keys({keys.queue_name: namespace} if namespace is not None else {}, keys.queue_name)
+    return (await _recover_queue(redis, keys, max_lost, resque))[0]
 
 
-async def _recover_queue(redis: Client, keys: QueueKeys, max_lost: int) -> tuple[int, int]:
+async def _recover_queue(redis: Client, keys: QueueKeys, max_lost: int, resque: Sequence[str]) -> tuple[int, int]:
     """(jobs recovered, ids quarantined) for one queue."""
     total = quarantined = 0
     while True:
-        reply = await _scripts.run(redis, "recover", recover_keys(keys), [max_lost, BATCH])
+        reply = await _scripts.run(redis, "recover", recover_keys(keys, resque), [max_lost, BATCH])
         recovered = integer(reply[0], 0) or 0
         total += recovered
         quarantined += (integer(reply[2], 0) or 0) if len(reply) > 2 else 0
@@ -98,7 +111,9 @@ async def recover_queues(
 
     A queue whose keys hold garbage is reported in ``errors`` and skipped; the
     others are still recovered. A registry member that is not a queue name
-    (not UTF-8, or against the name rule) is skipped.
+    (not UTF-8, or against the name rule) is skipped. A queue that workers import Ruby Resque jobs
+    into (``resque_queues``) reports the Resque-origin jobs that go dead to
+    Resque, as the worker would.
 
     Raises:
         ConnectionLost: Redis cannot be reached.
@@ -110,9 +125,14 @@ async def recover_queues(
             names = sorted(n for n in map(strict_text, members) if n is not None and is_valid_name(n))
         else:
             names = list(queues)
+        try:
+            imports = await redis.hgetall(resque_imports(prefix))  # type: ignore[misc,unused-ignore]  # redis-py's stub: Awaitable[T] | T
+        except ResponseError:  # garbage in the key: recover without reporting to Resque
+            imports = {}
         for name in names:
+            resque = _resque_outcome_keys(imports, name)
             try:
-                recovered, quarantined = await _recover_queue(redis, QueueKeys(prefix, name), max_lost)
+                recovered, quarantined = await _recover_queue(redis, QueueKeys(prefix, name), max_lost, resque)
             except ResponseError as exc:
                 report.errors[name] = str(exc)
                 continue
@@ -129,3 +149,10 @@ async def try_lock(redis: Client, prefix: str, owner: str, period: float) -> boo
     per period across all workers.
     """
     return bool(await redis.set(recovery_lock(prefix), owner, nx=True, px=max(1, int(period * 1000))))
+
+
+def _resque_outcome_keys(imports: dict[Any, Any], queue: str) -> tuple[str, ...]:
+    """Resque's outcome keys for ``queue`` from the imports hash (none when it imports nothing)."""
+    namespace = imports.get(queue.encode(), imports.get(queue))
+    text = strict_text(namespace) if namespace is not None else None
+    return ResqueKeys(text).outcome_keys() if text is not None and is_valid_name(text) else ()

@@ -1,8 +1,9 @@
 """Loading and running the Lua scripts in ``aioresque/lua``.
 
 Each script is read from the package once, with ``-- @include NAME`` lines
-replaced by the named fragment, and run with EVALSHA, falling back to EVAL
-when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH). The
+replaced by the named fragment (in place, each fragment once per script, so a
+fragment may include the fragments it uses), and run with EVALSHA, falling
+back to EVAL when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH). The
 typed wrappers for each script live with the code that owns the state:
 :mod:`aioresque._queue` and :mod:`aioresque._worker` call :func:`run`.
 """
@@ -40,14 +41,22 @@ def _read(name: str) -> str:
 @cache
 def load(name: str) -> Script:
     """Return the script ``name`` (e.g. ``"claim"``), includes expanded."""
-    lines = []
-    for line in _read(f"{name}.lua").splitlines():
-        if line.startswith(_INCLUDE):
-            lines.append(_read(line[len(_INCLUDE) :].strip()))
-        else:
-            lines.append(line)
+    lines: list[str] = []
+    _expand(f"{name}.lua", lines, set())
     source = "\n".join(lines) + "\n"
     return Script(name, source, hashlib.sha1(source.encode()).hexdigest())
+
+
+def _expand(file: str, lines: list[str], seen: set[str]) -> None:
+    """Append ``file``'s lines to ``lines``, each fragment it includes expanded in place, once per script."""
+    for line in _read(file).splitlines():
+        if line.startswith(_INCLUDE):
+            fragment = line[len(_INCLUDE) :].strip()
+            if fragment not in seen:
+                seen.add(fragment)
+                _expand(fragment, lines, seen)
+        else:
+            lines.append(line)
 
 
 async def run(redis: Any, name: str, keys: Sequence[str | bytes], args: Sequence[Any]) -> Any:

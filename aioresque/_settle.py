@@ -27,7 +27,7 @@ import anyio
 import anyio.lowlevel
 
 from . import _scripts
-from ._claim import quarantined_seen, start_jobs
+from ._claim import quarantined_seen, resque_outcome_keys, start_jobs
 from ._decode import text
 from ._execution import Kind, Outcome
 from ._keys import QueueKeys
@@ -142,7 +142,11 @@ async def run_flusher(worker: Worker) -> None:
                 worker._free = 0
             reserved.append(n)
             maintain = maintenance.due(name, len(outcomes), now)
-            keys = [*settle_keys(queue.keys), *(queue.keys.notify(o.job.id) for o in outcomes)]
+            keys = [
+                *settle_keys(queue.keys),
+                *resque_outcome_keys(worker, name),
+                *(queue.keys.notify(o.job.id) for o in outcomes),
+            ]
             calls.append(("settle", keys, settle_args(worker, queue, outcomes, n, lease_ms, maintain)))
         # The last progress reports of these jobs go first, in the same round trip
         # (nothing at all when none is pending).
@@ -179,6 +183,8 @@ def after_settle(worker: Worker, outcomes: list[Outcome], claim_n: int, reply: A
         running.pop(o.job.id, None)
     if claim_n:  # start_jobs also reports what the call quarantined (reply[6])
         started = start_jobs(worker, outcomes[0].job.queue, reply[1:])
+        if started < claim_n and worker._importer is not None:
+            worker._importer.dry(outcomes[0].job.queue.name)
         worker._free += claim_n - started
         worker._top_has_work = started == claim_n
     else:

@@ -53,6 +53,7 @@ from ._limits import limit_args
 from ._middleware import PerformMiddleware
 from ._outage import RedisCalls, hand_back_reserve, shutdown_budget
 from ._queue import DEFAULT_URL, Queue, Retention
+from ._resque_import import DEFAULT_NAMESPACE, ResqueImporter, check_resque_config
 from ._retry import Backoff
 from ._scheduler import run_schedules
 from ._serializer import Serializer
@@ -120,6 +121,17 @@ class Worker:
             ``noeviction``. Such a Redis deletes keys when memory runs out,
             queued jobs among them, so by default :meth:`run` refuses to start
             (``ConfigurationError``); with this flag it logs a warning instead.
+        resque_queues: Ruby Resque queues to import jobs from (see
+            :mod:`aioresque._resque_import`): each is served as the aioresque
+            queue of the same name (added after ``queues`` if not among them),
+            its jobs run on the handler named after their Resque class.
+            Needs a single Redis node or Sentinel, not a Cluster.
+        resque_namespace: Resque's Redis namespace (default ``"resque"``).
+        resque_register: also list this worker in Resque's worker registry
+            (resque-web's Workers tab; see :mod:`aioresque._resque_registry`).
+
+    Raises:
+        ConfigurationError: a setting is out of range, or ``resque_queues`` on a Redis Cluster.
     """
 
     def __init__(
@@ -139,6 +151,9 @@ class Worker:
         retention: Retention | None = None,
         middleware: Sequence[PerformMiddleware] = (),
         allow_eviction: bool = False,
+        resque_queues: Sequence[str] = (),
+        resque_namespace: str = DEFAULT_NAMESPACE,
+        resque_register: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
@@ -164,6 +179,20 @@ class Worker:
             self.registry = Registry.from_module(functions)
         else:
             self.registry = Registry.build(functions)
+        resque_names = check_resque_config(resque_queues, resque_namespace, base.redis)
+        self._importer = (
+            ResqueImporter(resque_namespace, resque_names, base.prefix, concurrency, register=resque_register)
+            if resque_names
+            else None
+        )
+        if resque_register and not resque_names:
+            raise ConfigurationError("resque_register needs resque_queues (the queues to list the worker under)")
+        if resque_names and "*" in queues:
+            raise ConfigurationError(
+                "resque_queues needs queue names, not '*' (the Resque queues are served after them)"
+            )
+        if resque_names:
+            queues = [*queues, *(q for q in resque_names if q not in queues)]
         self._wildcard = list(queues) == ["*"]
         if not self._wildcard and "*" in queues:
             raise ConfigurationError("'*' cannot be combined with queue names")
@@ -375,6 +404,8 @@ class Worker:
             tg.start_soon(run_heartbeat, self)
             tg.start_soon(run_upkeep, self)
             tg.start_soon(run_schedules, self)
+            if self._importer is not None:
+                tg.start_soon(self._importer.run, self)
             async with JobTasks() as jobs:
                 self._jobs = jobs
                 await _claim.claim_loop(self)
@@ -469,7 +500,9 @@ class Worker:
             outcome = await execute(self._runner, job)
         except Exception as exc:
             log.exception("job %s: cannot be run", job.id)
-            outcome = Outcome(job, Kind.DEAD, error_record(exc, f"WorkerError: {exc!r}", kind="worker"))
+            outcome = Outcome(
+                job, Kind.DEAD, error_record(exc, f"WorkerError: {exc!r}", kind="worker", error_type="WorkerError")
+            )
         self.metrics.observe(
             job.queue.name, job.name, "lost" if outcome is None else outcome.kind.value, time.monotonic() - began
         )

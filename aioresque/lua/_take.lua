@@ -8,6 +8,10 @@
 -- optionally paused (the queue's pause flag; take() claims nothing while it exists).
 -- Optionally limits, waiting, reopen (concurrency and rate limits) and flows
 -- (workflows): _limit.lua and _flow.lua must be included before this file.
+-- Optionally rfailed, rprocessed, rfailedn (set by resque_setup): recover()
+-- reports a Resque-origin job that goes dead to Ruby Resque (_resque.lua).
+
+-- @include _resque.lua
 
 local now_ms = clock_ms
 local TAKE_MAX_SKIPS = 1000  -- most entries one take() drops or quarantines (bounds the script's run time)
@@ -44,6 +48,7 @@ local function recover(K, now, limit, max_lost)
     elseif st then
       bump(K, 'lost', 1)
       st.lost = (st.lost or 0) + 1
+      local lost_by = st.worker
       st.worker = nil
       st.reason = 'worker lost'
       limit_release(K, id, st)
@@ -53,6 +58,8 @@ local function recover(K, now, limit, max_lost)
         redis.call('ZADD', K.dead, now, id)
         bump(K, 'dead', 1)
         event('dead', id, {error = 'worker lost', lost = st.lost})
+        resque_died(K, id, st, now, lost_by, {type = 'WorkerLost',
+                    message = 'lost with its worker ' .. st.lost .. ' times (--max-lost)'})
       else
         st.status = 'queued'
         redis.call('RPUSH', K.queue, id)

@@ -13,7 +13,9 @@
 --       19 quarantine (what cannot be a job: see _guard.lua),
 --       20 history, 21 unique (optional: only checked, like 10-14: every key
 --       settle.lua writes is, so a job claimed here can have its outcome recorded),
---       22 events, 23 listening (optional: job events for followers, see _events.lua)
+--       22 events, 23 listening (optional: job events for followers, see _events.lua),
+--       24 <ns>:failed, 25 <ns>:stat:processed, 26 <ns>:stat:failed (optional: where
+--       recovery reports Resque-origin jobs that die, see _resque.lua)
 -- ARGV: 1 worker id, 2 n, 3 lease (ms), 4 max lost,
 --       5 the newest state record format the worker claims (newer ones are left queued),
 --       6.. the worker's limits: count, then per handler name, concurrency, rate n, period (ms)
@@ -70,6 +72,7 @@ if idle ~= nil then
   return {now, idle, {}, {}, {}, 0}
 end
 check_types(K)
+resque_setup(K, 24, #KEYS)
 check_types({results = KEYS[10], errors = KEYS[11], done = KEYS[12], watched = KEYS[13], cancelled = KEYS[14],
              history = KEYS[20], unique = KEYS[21]})
 local taken = take(K, now, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),

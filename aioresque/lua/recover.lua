@@ -10,7 +10,9 @@
 --       9 limits, 10 waiting, 11 reopen, 12 flows (a recovered job gives back its limit
 --       slot; one that goes dead stops or advances its workflow), 13 quarantine (an
 --       expired id that cannot be a job, or whose record fails the checks, goes there)
---       14 events, 15 listening (optional: job events for followers, see _events.lua)
+--       14 events, 15 listening (optional: job events for followers, see _events.lua),
+--       16 <ns>:failed, 17 <ns>:stat:processed, 18 <ns>:stat:failed (optional: where a
+--       Resque-origin job that goes dead is reported, see _resque.lua)
 -- ARGV: 1 max lost, 2 most jobs to recover in this call
 -- Returns: {number of jobs recovered, number of expired leases still left,
 --          number of ids quarantined now for the first time}
@@ -31,6 +33,7 @@ local now = now_ms()
 -- active set falls through to check_types, which names the key).
 if redis.pcall('ZCOUNT', K.active, '-inf', now) == 0 then return {0, 0, 0} end
 check_types(K)
+resque_setup(K, 16, #KEYS)
 local n = recover(K, now, tonumber(ARGV[2]), tonumber(ARGV[1]))
 if n > 0 then wake(K) end
 flush_events()

@@ -30,6 +30,8 @@
 --       14 history, 15 unique, 16 limits, 17 waiting, 18 reopen, 19 flows, 20 quarantine,
 --       21 events, 22 listening (job events for followers, see _events.lua),
 --       23 progress (pruned with the records; garbage there is left alone),
+--       then optionally 24 <ns>:failed, 25 <ns>:stat:processed, 26 <ns>:stat:failed
+--       (Resque-origin jobs are reported there: _resque.lua),
 --       then one notify key per outcome, in order (the last `count` KEYS)
 -- ARGV: 1 worker id, 2 lease (ms), 3 max lost, 4 claim n,
 --       5 done ttl (ms), 6 done max, 7 dead ttl (ms), 8 dead max,
@@ -61,6 +63,7 @@ EVENT_KEYS = {events = KEYS[21], listening = KEYS[22]}
 local worker = ARGV[1]
 local now = now_ms()
 local count = tonumber(ARGV[9])
+resque_setup(K, 24, #KEYS - count)
 local maintain = ARGV[11 + count * 6] == '1'
 local codes = {}
 local woke = false
@@ -109,6 +112,7 @@ for i = 1, count do
       counts.completed = counts.completed + 1
       n_completed = n_completed + 1
       release_unique(K, id, st, now)
+      resque_processed(K, st)
       flow_done(K, id, st, now, true, value, 'complete')
       notify(i, id)
       event('completed', id, {attempt = st.attempts})
@@ -131,6 +135,7 @@ for i = 1, count do
         redis.call('ZADD', K.dead, now, id)
         counts.dead = counts.dead + 1
         release_unique(K, id, st, now)
+        resque_died(K, id, st, now, worker, value)
         flow_done(K, id, st, now, false, nil, 'failed')
         notify(i, id)
         if events_wanted() then event('failed', id, {attempt = st.attempts, error = error_text(value)}) end
@@ -143,6 +148,7 @@ for i = 1, count do
       counts.dead = counts.dead + 1
       n_failed = n_failed + 1
       release_unique(K, id, st, now)
+      resque_died(K, id, st, now, worker, value)
       flow_done(K, id, st, now, false, nil, 'dead')
       notify(i, id)
       if events_wanted() then event('dead', id, {attempt = st.attempts, error = error_text(value)}) end
