@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import _scripts
+from ._decode import text
 from ._errors import JobNotFound, translate
 from ._serializer import dumps_json
 
@@ -57,7 +58,7 @@ async def cancel_job(queue: Queue, job_id: str) -> bool:
             ],
             [job_id, error],
         )
-    outcome = outcome.decode() if isinstance(outcome, bytes) else outcome
+    outcome = text(outcome)
     if outcome == "missing":
         raise JobNotFound(f"no job {job_id!r} in queue {queue.name!r}")
     return bool(outcome == "cancelled")
