@@ -205,8 +205,10 @@ async def execute(runner: Runner, job: ClaimedJob) -> Outcome | None:
         message = f"UnknownJob: no handler named {job.name!r} (this worker has: {known})"
         # Retried like a failure (during a rolling deploy a newer worker may
         # know the name), then dead: the system gave up, the handler never ran
-        # (docs/concepts.md, "Decisions").
-        if failures_before + 1 >= effective_max:
+        # (docs/concepts.md, "Decisions"). A job imported from Ruby Resque dies at
+        # once, as Resque's own worker fails it: Resque::Failure shows it, and
+        # Resque::Failure.requeue brings it back (docs/migrating/from-resque.md).
+        if failures_before + 1 >= effective_max or job.state.get("resque"):
             log.warning("job %s: unknown job name %r; no attempt left, dead", job.id, job.name)
             return dead(None, message, "unknown", "UnknownJob")
         log.warning("job %s: unknown job name %r; will retry", job.id, job.name)

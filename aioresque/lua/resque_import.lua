@@ -93,16 +93,16 @@ for i = 1, room do
                 status = 'dead', reason = 'BadPayload: ' .. reason, finished_at = now, resque = name}
     redis.call('HSET', K.state, id, cjson.encode(st))
     redis.call('HSET', K.errors, id, cjson.encode({error = 'BadPayload: ' .. reason, type = 'BadPayload',
-                                                   message = reason, kind = 'payload'}))
+                                                   kind = 'payload'}))
     redis.call('ZADD', K.dead, now, id)
     resque_died(K, id, st, now, worker, {type = 'BadPayload', message = reason})
     dead = dead + 1
   end
 end
 if imported + dead > 0 then
-  redis.call('HINCRBY', K.stats, 'enqueued', imported + dead)
-  redis.call('HINCRBY', K.stats, 'resque_imported', imported + dead)
-  if dead > 0 then redis.call('HINCRBY', K.stats, 'dead', dead) end
+  bump(K, 'enqueued', imported + dead)
+  bump(K, 'resque_imported', imported + dead)
+  if dead > 0 then bump(K, 'dead', dead) end
   redis.call('SADD', KEYS[9], name)
 end
 if imported > 0 then redis.call('ZADD', K.marker, 0, 'w') end
