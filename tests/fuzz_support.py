@@ -43,6 +43,14 @@ async def fuzz_ok(tag: str) -> str:
     return tag
 
 
+@aioresque.job
+async def fuzz_step(*inputs: Any) -> str:
+    """A good chain step: called with the previous step's result first, its own tag last."""
+    tag = str(inputs[-1])
+    completed.add(tag)
+    return tag
+
+
 @aioresque.job(max_attempts=1)
 async def fuzz_fail(tag: str) -> None:
     """A job that fails on its only attempt (so the dead set has real entries)."""
@@ -62,7 +70,7 @@ async def fuzz_tick() -> None:
     """A periodic schedule (so the cron hash has a record)."""
 
 
-HANDLERS: list[aioresque.JobFunction[Any, Any]] = [fuzz_ok, fuzz_fail, fuzz_limited, fuzz_tick]
+HANDLERS: list[aioresque.JobFunction[Any, Any]] = [fuzz_ok, fuzz_step, fuzz_fail, fuzz_limited, fuzz_tick]
 
 QUEUE_KEYS: dict[str, str] = {
     "queue": "list",
