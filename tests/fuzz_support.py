@@ -260,7 +260,12 @@ async def places(queue: Queue, job_id: str) -> tuple[list[str], bool]:
 
 
 def describe(exc: BaseException) -> str:
-    """The exception's last traceback line and where it was raised (in the package, if it was)."""
+    """The exception's last traceback line and where it was raised (in the package, if it was).
+
+    For an exception group (a worker's task group), the first exception inside it.
+    """
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
     frames = traceback.extract_tb(exc.__traceback__)
     ours = [f for f in frames if "/aioresque/" in f.filename] or frames
     where = f" at {ours[-1].filename.rsplit('/', 2)[-2:]}:{ours[-1].lineno} ({ours[-1].name})" if ours else ""
