@@ -19,8 +19,9 @@ import asyncio
 import contextlib
 import io
 import json
+import logging
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -239,8 +240,8 @@ PLACES_OF: dict[JobStatus, set[str]] = {
 """Where a job with a given status may be (docs/redis-layout.md)."""
 
 
-async def places(queue: Queue, job_id: str) -> tuple[list[str], bool]:
-    """Every place ``job_id`` is in (a list entry counts once per copy), and whether it is quarantined."""
+async def places(queue: Queue, job_id: str) -> tuple[list[str], bytes | None]:
+    """Every place ``job_id`` is in (a list entry counts once per copy), and its quarantine entry if it has one."""
     k = queue.keys
     r: Any = queue.redis  # redis-py types replies for both clients as unions
     found: list[str] = []
@@ -252,8 +253,14 @@ async def places(queue: Queue, job_id: str) -> tuple[list[str], bool]:
     for member in members:
         if member.rsplit(b"\0", 1)[-1] == job_id.encode():
             found.append("waiting")
-    quarantined = bool(await r.hexists(k.quarantine, job_id))
+    quarantined: bytes | None = await r.hget(k.quarantine, job_id)
     return found, quarantined
+
+
+def quarantine_entry_ok(value: bytes) -> bool:
+    """Whether a quarantine value reads ``"<ms>|<where>|<reason>"`` (QueueKeys.quarantine) with a reason."""
+    parts = value.split(b"|", 2)
+    return len(parts) == 3 and parts[0].isdigit() and bool(parts[1]) and bool(parts[2].strip())
 
 
 # -- readers --------------------------------------------------------------------------
@@ -357,6 +364,27 @@ async def job_info(queue: Queue, job_id: str, problems: list[str], *, gone_ok: b
     except Exception as exc:  # noqa: BLE001 - a reader must never raise
         problems.append(f"job.info({queue.name}/{job_id}): {describe(exc)}")
     return None
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage()[:300])
+
+
+@contextlib.contextmanager
+def errors_logged() -> Iterator[list[str]]:
+    """Collect the ERROR lines aioresque logs in the block (a worker's script errors, unrecorded outcomes)."""
+    handler = _Collect()
+    logger = logging.getLogger("aioresque")
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
 
 
 def allowed_error(exc: BaseException, broken: bool) -> bool:

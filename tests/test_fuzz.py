@@ -137,6 +137,8 @@ class FuzzMachine(RuleBasedStateMachine):
 
     redis_url: ClassVar[str] = ""
     examples: ClassVar[int] = 0
+    counts: ClassVar[dict[str, int]] = {}
+    """Steps run, by rule name (for the figures the README quotes)."""
     survey: ClassVar[dict[str, str]] = {}
 
     def __init__(self) -> None:
@@ -164,6 +166,9 @@ class FuzzMachine(RuleBasedStateMachine):
         if skip and step and re.search(skip, step):
             return None
         self.steps.append(step)
+        if step:
+            rule_name = step.split("(")[0]
+            self.counts[rule_name] = self.counts.get(rule_name, 0) + 1
         try:
             return self.runner.run(make())
         except BaseException:
@@ -190,6 +195,8 @@ class FuzzMachine(RuleBasedStateMachine):
             raise AssertionError(f"an action raised:\n  {text}")
         if kind == "places":
             raise AssertionError(f"a job is not in exactly one place matching its status:\n  {text}")
+        if kind == "script":
+            raise AssertionError(f"a script errored on a value:\n  {text}")
         raise AssertionError(f"a good job did not run:\n  {text}")
 
     def queue(self, name: str) -> Queue:
@@ -257,18 +264,28 @@ class FuzzMachine(RuleBasedStateMachine):
         self.run(f"burst(wildcard={wildcard})", lambda: self._burst(wildcard))
 
     async def _burst(self, wildcard: bool) -> None:
-        worker = Worker(
-            self.base, fz.HANDLERS, queues=["*"] if wildcard else list(QUEUES), burst=True, concurrency=4, lease=5
-        )
-        try:
-            with anyio.fail_after(30):
-                await worker.run()
-        except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            self.check("worker", [f"burst worker (queues={'*' if wildcard else ','.join(QUEUES)}): {fz.describe(exc)}"])
-            return
-        await self._progress()
+        if await self._run_worker(["*"] if wildcard else list(QUEUES)):
+            await self._progress()
+
+    async def _run_worker(self, queues: list[str]) -> bool:
+        """Run a burst worker; it must end in bounded time without an exception or a script error.
+
+        Returns whether it ended normally.
+        """
+        worker = Worker(self.base, fz.HANDLERS, queues=queues, burst=True, concurrency=4, lease=5)
+        label = f"burst worker (queues={','.join(queues)})"
+        with fz.errors_logged() as logged:
+            try:
+                with anyio.fail_after(30):
+                    await worker.run()
+            except Exception as exc:  # noqa: BLE001 - a worker must never exit with an exception
+                self.check("worker", [f"{label}: {fz.describe(exc)}"])
+                return False
+        # A script that errors on a value leaves its queue alone (or an outcome unrecorded); only a
+        # key of the wrong Redis type may do that (the scripts' type guard refuses to write then).
+        if not self.broken:
+            self.check("script", [f"{label} logged: {message}" for message in logged])
+        return True
 
     async def _progress(self, final: bool = False) -> None:
         """After a burst: no good job of a healthy queue waits; at the end, every good job ran."""
@@ -666,16 +683,17 @@ class FuzzMachine(RuleBasedStateMachine):
             q = self.queue(t.queue)
             found, quarantined = await fz.places(q, t.id)
             info = await fz.job_info(q, t.id, problems, gone_ok=t.gone or bool(t.tainted))
+            if quarantined is not None and not fz.quarantine_entry_ok(quarantined):
+                problems.append(f"job {t.queue}/{t.id} quarantined without a reason: {quarantined[:100]!r}")
             if t.gone:
                 if found or quarantined or info is not None:
-                    problems.append(f"deleted job {t.queue}/{t.id} still in {found}, quarantined={quarantined}")
+                    problems.append(f"deleted job {t.queue}/{t.id} still in {found}, quarantined={quarantined!r}")
             elif t.tainted:
-                if len(found) > 1 or (
-                    not found and not quarantined and info is not None and info.status.finished is False
-                ):
+                unplaced = not found and quarantined is None and info is not None and not info.status.finished
+                if len(found) > 1 or unplaced:
                     problems.append(f"damaged job {t.queue}/{t.id} ({t.tainted}) is in {found or 'no place'}")
-            elif quarantined:
-                problems.append(f"good job {t.queue}/{t.id} was quarantined")
+            elif quarantined is not None:
+                problems.append(f"good job {t.queue}/{t.id} was quarantined: {quarantined[:100]!r}")
             elif info is not None and (len(found) != 1 or found[0] not in fz.PLACES_OF[info.status]):
                 problems.append(f"{info.status.value} job {t.queue}/{t.id} is in {found or 'no place'}")
         self.check("places", problems)
@@ -694,12 +712,7 @@ class FuzzMachine(RuleBasedStateMachine):
         await anyio.sleep(VANISHED_LEASE_MS / 1000 + 0.05)
         for name in QUEUES:
             await self.action(f"recover {name}", False, lambda n=name: self.queue(n).recover())
-        worker = Worker(self.base, fz.HANDLERS, queues=list(QUEUES), burst=True, concurrency=4, lease=5)
-        try:
-            with anyio.fail_after(30):
-                await worker.run()
-        except Exception as exc:  # noqa: BLE001 - a worker must never exit with an exception
-            self.check("worker", [f"last burst worker: {fz.describe(exc)}"])
+        await self._run_worker(list(QUEUES))
         await self._progress(final=True)
         await self._places()
         await self._all_readers()
@@ -714,6 +727,7 @@ class FuzzMachine(RuleBasedStateMachine):
 def _run(redis_url: str, profile: settings) -> int:
     FuzzMachine.redis_url = redis_url
     FuzzMachine.examples = 0
+    FuzzMachine.counts = {}
     FuzzMachine.survey = {}
     try:
         run_state_machine_as_test(FuzzMachine, settings=profile)
@@ -722,7 +736,12 @@ def _run(redis_url: str, profile: settings) -> int:
         if survey:
             with open(survey, "w") as f:
                 json.dump(FuzzMachine.survey, f, indent=1)
-        print(f"\nfuzz: {FuzzMachine.examples} examples run")
+        counts = FuzzMachine.counts
+        garbage = sum(n for name, n in counts.items() if name.startswith(("inject", "break_key")))
+        print(
+            f"\nfuzz: {FuzzMachine.examples} examples run, {sum(counts.values())} steps, {garbage} injections"
+            f" ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})"
+        )
     return FuzzMachine.examples
 
 
