@@ -327,14 +327,35 @@ async def page(client: httpx.AsyncClient, path: str, problems: list[str], ok: tu
     return response.text
 
 
-DASHBOARD_PAGES = ["/", "/queues", "/workers", "/cron", "/metrics"] + [
-    f"/jobs/{kind}" for kind in ("queued", "scheduled", "retrying", "active", "complete", "dead")
-]
-"""Every dashboard page that lists something."""
+def _dashboard_pages() -> list[str]:
+    from aioresque.dashboard._app import create_app
 
-CLI_LISTINGS = [["info"], ["info", "--json"], ["queues"], ["queues", "--json"], ["workers"], ["workers", "--json"]]
-CLI_LISTINGS += [["dead"], ["dead", "--json"], ["failed"], ["cron", "list"]]
-"""The CLI listings that read every queue."""
+    app = create_app(Queue.__new__(Queue))  # routes only: the views are not called
+    paths = {getattr(route, "path", "") for route in app.routes}
+    pages = ["/", "/queues", "/workers", "/cron", "/metrics", "/quarantine"]
+    return [p for p in pages if p in paths] + [
+        f"/jobs/{kind}" for kind in ("queued", "scheduled", "retrying", "active", "complete", "dead")
+    ]
+
+
+DASHBOARD_PAGES = _dashboard_pages()
+"""Every dashboard page that lists something (``/quarantine`` where the dashboard has it)."""
+
+
+def _cli_listings() -> list[list[str]]:
+    from aioresque._cli import build_parser
+
+    commands = build_parser().format_help()
+    listings = [["info"], ["info", "--json"], ["queues"], ["queues", "--json"], ["workers"], ["workers", "--json"]]
+    listings += [["dead"], ["dead", "--json"], ["failed"], ["cron", "list"], ["limits"], ["limits", "--json"]]
+    listings += [["limits", "--queue", "other"]]
+    if " quarantine " in commands:
+        listings += [["quarantine"], ["quarantine", "--json"]]
+    return listings
+
+
+CLI_LISTINGS = _cli_listings()
+"""The CLI listings that read every queue (``quarantine`` where the CLI has it)."""
 
 
 async def queue_readers(queue: Queue, problems: list[str]) -> None:

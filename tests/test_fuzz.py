@@ -102,11 +102,11 @@ target = st.one_of(st.integers(0, 1000), garbage)
 
 @dataclass
 class Flow:
-    """One chain the fuzzer enqueued: two good steps."""
+    """One chain or group the fuzzer enqueued: good steps (and a good callback)."""
 
     queue: str
     id: str
-    tags: tuple[str, str]
+    tags: tuple[str, ...]
     steps: tuple[str, ...]
     lost: int = 0
 
@@ -258,6 +258,75 @@ class FuzzMachine(RuleBasedStateMachine):
                 self.workflows.append(Flow(queue, flow.id, tags, tuple(j.id for j in flow.jobs)))
 
         self.run(f"enqueue_chain({queue!r})", go)
+
+    @rule(queue=st.sampled_from(QUEUES))
+    def enqueue_group(self, queue: str) -> None:
+        """A group of two good jobs and a good callback (which receives their results)."""
+
+        async def go() -> None:
+            q = self.queue(queue)
+            tags = (self.tag(), self.tag(), self.tag())
+            flow = await self.action(
+                f"enqueue_group on {queue}",
+                self.broken_queue(queue),
+                lambda: q.enqueue_group(
+                    [Call("fuzz_step", (tags[0],)), Call("fuzz_step", (tags[1],))], then=Call("fuzz_step", (tags[2],))
+                ),
+            )
+            if flow is not None:
+                steps = tuple(j.id for j in flow.jobs) + ((flow.callback.id,) if flow.callback else ())
+                self.workflows.append(Flow(queue, flow.id, tags, steps))
+
+        self.run(f"enqueue_group({queue!r})", go)
+
+    @rule(
+        kind=st.sampled_from(["dead", "scheduled", "complete", "queued"]), action=st.sampled_from(["retry", "delete"])
+    )
+    def dashboard_bulk(self, kind: str, action: str) -> None:
+        """The dashboard's "retry/delete all" over a whole list (it reads every record it selects)."""
+
+        async def go() -> None:
+            problems: list[str] = []
+            listed = {JobStatus(s) for s in {"dead": ("failed", "dead", "cancelled")}.get(kind, (kind,))}
+            candidates = [t for t in self.jobs if not t.gone and await self._status(t) in listed]
+            html = await fz.page(self.client, f"/jobs/{kind}", problems)
+            token = re.search(r'name="csrf" value="([^"]+)"', html)
+            if token is None:
+                problems.append(f"dashboard /jobs/{kind}: no CSRF token on the page")
+            else:
+                form = {"csrf": token.group(1), "scope": "all", "next": f"/jobs/{kind}"}
+                try:
+                    response = await self.client.post(f"/jobs/{kind}/{action}", data=form)
+                    if response.status_code not in (303, 302):
+                        problems.append(f"dashboard POST /jobs/{kind}/{action}: HTTP {response.status_code}")
+                except Exception as exc:  # noqa: BLE001 - the app raised: the action would answer 500
+                    problems.append(f"dashboard POST /jobs/{kind}/{action}: {fz.describe(exc)}")
+            if not self.broken:
+                self.check("action", problems)
+            if action == "delete":  # the jobs that were in that list may be gone now
+                await self._forget_deleted(candidates)
+
+        self.run(f"dashboard_bulk({kind!r}, {action!r})", go)
+
+    async def _status(self, t: Tracked) -> JobStatus | None:
+        try:
+            return await self.queue(t.queue).job(t.id).status()
+        except Exception:  # noqa: BLE001 - the readers' checks report it; here it only selects candidates
+            return None
+
+    async def _forget_deleted(self, candidates: list[Tracked]) -> None:
+        for t in candidates:
+            if await self._status(t) is JobStatus.NOT_FOUND:
+                t.gone = True
+        gone = {t.id for t in self.jobs if t.gone}
+        kept = []
+        for flow in self.workflows:  # a deleted step (or a step not created yet: no way to tell) ends the check
+            steps = [Tracked(flow.queue, step, "ok", "") for step in flow.steps]
+            if not gone.intersection(flow.steps) and all(
+                [await self._status(t) is not JobStatus.NOT_FOUND for t in steps]
+            ):
+                kept.append(flow)
+        self.workflows = kept
 
     @rule(wildcard=st.booleans())
     def burst(self, wildcard: bool) -> None:
