@@ -24,7 +24,7 @@ Checked after every step and at the end:
   end (garbage of the wrong type repaired, expired leases recovered) a last
   worker has run every good job: its result is its tag.
 
-Profiles: the default suite runs ``FUZZ_CI`` (derandomized: the same 30
+Profiles: the default suite runs ``FUZZ_CI`` (derandomized: the same 25
 examples on every run, so CI is reproducible and a red build is the code's
 fault, not the dice's; no example database). ``pytest -m slow
 tests/test_fuzz.py -s`` runs ``FUZZ_LONG`` (random, ``AIORESQUE_FUZZ_EXAMPLES``
@@ -54,7 +54,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 import aioresque
 from aioresque import Call, JobStatus, Queue, Worker, list_workers, prometheus_metrics
@@ -79,8 +79,8 @@ SCORES = [0, -1, 1e300, float("inf"), float("-inf"), 253_402_300_800_000, 2.0**6
 
 _HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 FUZZ_CI = settings(
-    max_examples=30,
-    stateful_step_count=12,
+    max_examples=25,
+    stateful_step_count=15,
     deadline=None,
     derandomize=True,
     database=None,
@@ -224,7 +224,43 @@ class FuzzMachine(RuleBasedStateMachine):
 
     # -- operations ----------------------------------------------------------------------
 
-    @rule(queue=st.sampled_from(QUEUES), kind=st.sampled_from(KINDS), n=st.integers(1, 3))
+    @rule(
+        what=st.sampled_from(["jobs", "chain", "group"]),
+        queue=st.sampled_from(QUEUES),
+        kind=st.sampled_from(KINDS),
+        n=st.integers(1, 3),
+    )
+    def produce(self, what: str, queue: str, kind: str, n: int) -> None:
+        """Enqueue good jobs (or failing, limited, unique, delayed ones), a chain or a group."""
+        if what == "jobs":
+            self.enqueue(queue, kind, n)
+        elif what == "chain":
+            self.enqueue_chain(queue)
+        else:
+            self.enqueue_group(queue)
+
+    @rule(
+        what=st.sampled_from(["cancel", "retry", "delete", "bulk_retry", "dashboard_bulk", "recover"]),
+        pick=st.integers(0, 1000),
+        queue=st.sampled_from(QUEUES),
+        kind=st.sampled_from(["dead", "scheduled", "complete", "queued"]),
+        flag=st.booleans(),
+    )
+    def act(self, what: str, pick: int, queue: str, kind: str, flag: bool) -> None:
+        """An operator's action: cancel, retry or delete one job, bulk retry (CLI or dashboard), recover."""
+        if what == "cancel":
+            self.cancel(pick)
+        elif what == "retry":
+            self.retry(pick)
+        elif what == "delete":
+            self.delete(pick)
+        elif what == "bulk_retry":
+            self.bulk_retry(queue)
+        elif what == "dashboard_bulk":
+            self.dashboard_bulk(kind, "delete" if flag and pick % 2 else "retry")
+        else:
+            self.recover(wait=flag, cli=bool(pick % 2))
+
     def enqueue(self, queue: str, kind: str, n: int) -> None:
         async def go() -> None:
             q = self.queue(queue)
@@ -244,7 +280,6 @@ class FuzzMachine(RuleBasedStateMachine):
 
         self.run(f"enqueue({queue!r}, {kind!r}, {n})", go)
 
-    @rule(queue=st.sampled_from(QUEUES))
     def enqueue_chain(self, queue: str) -> None:
         async def go() -> None:
             q = self.queue(queue)
@@ -259,7 +294,6 @@ class FuzzMachine(RuleBasedStateMachine):
 
         self.run(f"enqueue_chain({queue!r})", go)
 
-    @rule(queue=st.sampled_from(QUEUES))
     def enqueue_group(self, queue: str) -> None:
         """A group of two good jobs and a good callback (which receives their results)."""
 
@@ -279,9 +313,6 @@ class FuzzMachine(RuleBasedStateMachine):
 
         self.run(f"enqueue_group({queue!r})", go)
 
-    @rule(
-        kind=st.sampled_from(["dead", "scheduled", "complete", "queued"]), action=st.sampled_from(["retry", "delete"])
-    )
     def dashboard_bulk(self, kind: str, action: str) -> None:
         """The dashboard's "retry/delete all" over a whole list (it reads every record it selects)."""
 
@@ -427,7 +458,6 @@ class FuzzMachine(RuleBasedStateMachine):
 
         self.run(f"vanish({queue!r}, {n})", go)
 
-    @rule(pick=st.integers(0, 1000))
     def cancel(self, pick: int) -> None:
         t = self.pick(pick)
         if t is None:
@@ -444,7 +474,6 @@ class FuzzMachine(RuleBasedStateMachine):
 
         self.run(f"cancel({t.queue}/{t.id})", go)
 
-    @rule(pick=st.integers(0, 1000))
     def retry(self, pick: int) -> None:
         t = self.pick(pick)
         if t is None:
@@ -456,7 +485,6 @@ class FuzzMachine(RuleBasedStateMachine):
             ),
         )
 
-    @rule(queue=st.sampled_from(QUEUES))
     def bulk_retry(self, queue: str) -> None:
         """``aioresque retry --queue Q --yes``: the whole dead set back on the queue."""
 
@@ -468,7 +496,6 @@ class FuzzMachine(RuleBasedStateMachine):
 
         self.run(f"bulk_retry({queue!r})", go)
 
-    @rule(pick=st.integers(0, 1000))
     def delete(self, pick: int) -> None:
         t = self.pick(pick)
         if t is None:
@@ -483,7 +510,6 @@ class FuzzMachine(RuleBasedStateMachine):
 
         self.run(f"delete({t.queue}/{t.id})", go)
 
-    @rule(wait=st.booleans(), cli=st.booleans())
     def recover(self, wait: bool, cli: bool) -> None:
         async def go() -> None:
             if wait:
@@ -724,6 +750,7 @@ class FuzzMachine(RuleBasedStateMachine):
         where = global_key if queue == "<global>" else f"{queue}:{key}"
         self.run(f"break_key({where!r}, as {as_type})", go)
 
+    @precondition(lambda self: bool(self.broken))
     @rule()
     def repair(self) -> None:
         self.run("repair()", self._repair)
