@@ -273,10 +273,15 @@ class FuzzMachine(RuleBasedStateMachine):
                 job = await self.action(
                     f"enqueue {kind} on {queue}",
                     self.broken_queue(queue),
-                    lambda name=name, tag=tag, options=options: q.enqueue(name, tag, **options),
+                    lambda name=name, tag=tag, options=options: q.enqueue(name, tag, _job_id=tag, **options),
                 )
                 if job is not None:
                     self.jobs.append(Tracked(queue, job.id, kind, tag))
+                else:  # a refused enqueue wrote nothing (Redis keeps what a failing script wrote)
+                    found = [] if self.broken_queue(queue) else (await fz.places(q, tag))[0]
+                    written = q.keys.state not in self.broken and await self.redis.hexists(q.keys.state, tag)
+                    if found or written:
+                        self.check("places", [f"enqueue {kind} on {queue} raised but left job {tag} in {found}"])
 
         self.run(f"enqueue({queue!r}, {kind!r}, {n})", go)
 
