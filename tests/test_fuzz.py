@@ -203,8 +203,10 @@ class FuzzMachine(RuleBasedStateMachine):
         return self.base.sibling(name)
 
     def broken_queue(self, name: str) -> bool:
+        """Whether a key of the queue, or a key every queue uses (the registries), has the wrong type now."""
         tag = self.queue(name).keys.tag + ":"
-        return any(k.startswith(tag) or ":{" + "meta}" in k or ":{" + "workers}" in k for k in self.broken)
+        shared = {queue_registry(self.prefix), recovery_lock(self.prefix), worker_index(self.prefix)}
+        return any(k.startswith(tag) or k in shared for k in self.broken)
 
     def pick(self, index: int) -> Tracked | None:
         return self.jobs[index % len(self.jobs)] if self.jobs else None
