@@ -636,6 +636,7 @@ class FuzzMachine(RuleBasedStateMachine):
         for t in self.jobs:
             if t.queue == queue and t.id == member_id:
                 t.tainted = t.tainted or how
+        self.taint_flow(queue, member_id.encode())  # a workflow step's own record: the workflow need not finish
 
     def taint_flow(self, queue: str, field: bytes) -> None:
         text = field.decode(errors="replace").split("|")[0]
