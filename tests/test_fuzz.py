@@ -617,7 +617,8 @@ class FuzzMachine(RuleBasedStateMachine):
                 existing: list[bytes] = await r.zrange(name, 0, -1)
                 if existing:
                     member = existing[where % len(existing)]
-                    self.taint(queue, member, f"score of its {key} entry set to {score}")
+                    owner = member.rsplit(b"\0", 1)[-1]  # a waiting entry is "<group>\0<seq>\0<id>"
+                    self.taint(queue, owner, f"score of its {key} entry set to {score}")
             await r.zadd(name, {member: score})
         else:
             if isinstance(where, fz.Garbage):
