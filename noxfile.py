@@ -1,7 +1,8 @@
 """The compatibility matrix: the core suite on every redis-py major and Redis server we support.
 
 Run one cell (``nox -s "core(redis='5')"``), every redis-py major
-(``nox -s core``) or the server matrix (``nox -s server``). Each session
+(``nox -s core``) or the server matrix (``nox -s server``); ``nox -s
+prerelease`` is the early warning on the dependencies' next releases. Each session
 installs the project with the core suite's test tools into its own venv; the
 packages come from PyPI (pip's cache makes the second run cheap).
 
@@ -80,3 +81,30 @@ def server(session: nox.Session, server: str) -> None:
         *session.posargs,
         env={"AIORESQUE_REDIS_SERVER": path},
     )
+
+
+PRERELEASES = ["redis[hiredis]", "anyio", "uvloop"]
+"""The dependencies whose next release could break workers: redis-py, the event loop layers."""
+
+_SHOW_VERSIONS = """
+from importlib.metadata import version
+from packaging.version import Version
+for name in ("redis", "hiredis", "anyio", "uvloop"):
+    v = version(name)
+    kind = "pre-release" if Version(v).is_prerelease else "a final release: no newer pre-release is out"
+    print(f"canary: {name} {v} ({kind})")
+"""
+
+
+@nox.session
+def prerelease(session: nox.Session) -> None:
+    """The core suite on the newest pre-releases of redis-py, anyio and uvloop: the canary.
+
+    A breaking release (as redis.rb 3.0 was for Resque) shows here before users
+    get it. CI runs it without failing the build; docs/releasing.md says what to
+    do when it goes red.
+    """
+    session.install("-e", ".", *TEST_TOOLS)
+    session.install("--pre", "--upgrade", *PRERELEASES)
+    session.run("python", "-c", _SHOW_VERSIONS)
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *CORE_SUITE, *session.posargs)

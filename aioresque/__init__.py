@@ -38,12 +38,14 @@ from ._server import ServerInfo
 from ._status import JobInfo, JobStatus
 from ._typed import JobOptions, use_queue
 from ._unique import Unique
+from ._version import package_version as _package_version
 from ._worker import Worker, WorkerStatistics
 from ._worker_metrics import WorkerMetrics
 from ._workflow import Workflow, WorkflowInfo, WorkflowStatus
 from .dashboard import dashboard
 
-__version__ = "0.1.0"
+__version__ = _package_version()
+"""This copy's version, from the installed metadata (pyproject.toml is where it is set)."""
 
 __all__ = [
     "AioresqueError",

@@ -23,9 +23,9 @@ log = logging.getLogger("aioresque.cli")
 def _commands() -> list[Any]:
     # Each command module defines add_parser(subparsers), which sets the
     # parser's default ``run`` to the function that carries out the command.
-    from . import _cli_admin, _cli_cron, _cli_dashboard, _cli_deadset, _cli_flow, _cli_ops, _cli_worker
+    from . import _cli_admin, _cli_cron, _cli_dashboard, _cli_deadset, _cli_devserver, _cli_flow, _cli_ops, _cli_worker
 
-    return [_cli_worker, _cli_ops, _cli_admin, _cli_deadset, _cli_dashboard, _cli_cron, _cli_flow]
+    return [_cli_worker, _cli_ops, _cli_admin, _cli_deadset, _cli_dashboard, _cli_cron, _cli_flow, _cli_devserver]
 
 
 def default_url() -> str:

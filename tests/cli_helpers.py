@@ -35,6 +35,7 @@ def spawned(command: list[str]) -> Iterator[subprocess.Popen[bytes]]:
             proc.wait()
 
 
-def run(command: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run a process to completion in the repo root."""
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+def run(command: list[str], timeout: float = 30, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a process to completion in the repo root (with ``env`` added to the environment)."""
+    environ = {**os.environ, **(env or {})}
+    return subprocess.run(command, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout, check=False)

@@ -9,10 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from aioresque import Queue
+from aioresque import ConfigurationError, Queue
 from aioresque._connect import Client, close_client, connect
+from aioresque.testing.server import describe, discover
 from tests.redis_cluster import RedisCluster, SentinelGroup
 from tests.redis_server import RedisServer
+
+
+def pytest_report_header() -> str:
+    """Say which Redis the suite runs on (the discovery of aioresque.testing.server)."""
+    if backend() != "single":
+        return f"redis: a {backend()} of redis-server processes (AIORESQUE_TEST_BACKEND)"
+    try:
+        return "redis: " + describe(discover(env="REDIS_URL", probe=None), env="REDIS_URL")
+    except ConfigurationError as exc:
+        return f"redis: {exc}"
 
 
 @pytest.fixture(scope="session")
@@ -20,25 +31,27 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of the Redis the suite uses.
 
     ``REDIS_URL`` points the suite at an existing server; otherwise a private
-    ``redis-server`` is started on a free port — or, with
+    server is started on a free port (``redis-server`` on PATH, else the
+    embedded one; never a server the suite did not start) — or, with
     ``AIORESQUE_TEST_BACKEND=cluster`` / ``sentinel``, a real 3-master
-    Cluster or a master, replica and three sentinels. Tests only touch keys
+    Cluster or a master, replica and three sentinels (these need the
+    system's ``redis-server`` and ``redis-cli``). Tests only touch keys
     under their own prefix, never the whole database.
     """
     existing = os.environ.get("REDIS_URL")
     if existing:
         yield existing
         return
-    backend = os.environ.get("AIORESQUE_TEST_BACKEND", "single")
+    kind = backend()
     server: RedisServer | RedisCluster | SentinelGroup
-    if backend == "cluster":
+    if kind == "cluster":
         server = RedisCluster(tmp_path_factory.mktemp("cluster"))
-    elif backend == "sentinel":
+    elif kind == "sentinel":
         server = SentinelGroup(tmp_path_factory.mktemp("sentinel"))
-    elif backend == "single":
+    elif kind == "single":
         server = RedisServer(tmp_path_factory.mktemp("redis"))
     else:
-        raise pytest.UsageError(f"AIORESQUE_TEST_BACKEND must be single, cluster or sentinel, not {backend!r}")
+        raise pytest.UsageError(f"AIORESQUE_TEST_BACKEND must be single, cluster or sentinel, not {kind!r}")
     server.start()
     try:
         yield server.url

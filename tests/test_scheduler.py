@@ -90,11 +90,26 @@ async def test_a_worker_fires_interval_ticks_as_they_come(queue: Queue) -> None:
     assert last == job_id_for("every_second", info.last_tick)
 
 
+def _wait_for_fired(redis_url: str, prefix: str, *, at_least: int, within: float) -> None:
+    """Block until the every_second schedule has fired ``at_least`` ticks."""
+
+    async def fired() -> int:
+        async with Queue.from_url(redis_url, prefix=prefix) as queue:
+            return sum(s.fired for s in await queue.schedules() if s.name == "every_second")
+
+    deadline = time.monotonic() + within
+    while anyio.run(fired) < at_least:
+        assert time.monotonic() < deadline, f"fewer than {at_least} ticks fired within {within} s"
+        time.sleep(0.5)
+
+
 def test_three_worker_processes_enqueue_exactly_one_job_per_tick(redis_url: str, prefix: str) -> None:
     command = worker_command(redis_url, prefix, "--queues", "default", module="tests.jobs_for_cron")
     started = time.time()
     with spawned(command) as a, spawned(command) as b, spawned(command) as c:
-        time.sleep(6)
+        # Let all three run side by side for several ticks. On a loaded machine
+        # interpreters take seconds to start, so wait for the ticks, not a clock.
+        _wait_for_fired(redis_url, prefix, at_least=4, within=60)
         for proc in (a, b, c):
             proc.send_signal(signal.SIGTERM)
         for proc in (a, b, c):

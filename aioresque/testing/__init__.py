@@ -24,7 +24,9 @@ with a real :func:`aioresque.current_job` context. ::
         await queue.drain()              # run it, and whatever it enqueues
 
 pytest fixtures (``fake_queue``, ``inline_queue``) are in
-:mod:`aioresque.testing.pytest_plugin`; see ``docs/testing.md``.
+:mod:`aioresque.testing.pytest_plugin`; see ``docs/testing.md``. For
+integration tests against a real server (``redis-server`` from PATH, or the
+embedded one of the ``dev-server`` extra), see :mod:`aioresque.testing.server`.
 """
 
 from ._fake import FakeQueue, Functions, InlineQueue
