@@ -8,6 +8,7 @@ recommends; a test checks the page still shows them word for word.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -141,6 +142,15 @@ async def test_each_role_works_under_its_narrowest_rule(admin: redis_asyncio.Red
             assert (await client.get("/metrics")).status_code == 200
             detail = await client.get("/job/default/role-broken")
             assert detail.status_code == 200 and "role-broken" in detail.text
+        # A dashboard not started read-only, on the read-only user: Redis refuses the pause,
+        # and the page says so (403), never a 500.
+        writable = aioresque.dashboard(reader)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=writable), base_url="http://dash") as client:
+            queues_page = await client.get("/queues")
+            token = re.search(r'name="csrf" value="([^"]+)"', queues_page.text)
+            assert token is not None
+            refused = await client.post("/queues/default/pause", data={"csrf": token.group(1), "next": "/queues"})
+            assert refused.status_code == 403 and "Not allowed by Redis" in refused.text, refused.text[:300]
         assert (await reader.overview()).dead >= 1
         # Read-only for real: the ACL refuses a pause even to code that tries.
         with pytest.raises(PermissionDenied, match="no permissions"):

@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from .. import _admin
 from .._connect import redact_urls
 from .._decode import MAX_MS, number
-from .._errors import AioresqueError, ConfigurationError, ConnectionLost, JobNotFound
+from .._errors import AioresqueError, ConfigurationError, ConnectionLost, JobNotFound, PermissionDenied
 from .._metrics import prometheus_metrics
 from .._names import NameKind, check_name, is_valid_name
 from .._queue import Queue
@@ -130,7 +130,8 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={Exception: views.server_error},
+        # PermissionDenied is answered inside the app (403); anything else by the outermost handler (500).
+        exception_handlers={PermissionDenied: views.server_error, Exception: views.server_error},
     )
     app.state.queue = queue
     return app
@@ -175,6 +176,10 @@ class _Views:
         if isinstance(exc, ConnectionLost):
             status, heading = 503, "Redis unreachable"
             message = f"cannot reach Redis: {redact_urls(str(exc))}. The page tries again on reload."
+        elif isinstance(exc, PermissionDenied):
+            # A read-only Redis user behind a dashboard not started with --read-only.
+            status, heading = 403, "Not allowed by Redis"
+            message = f"Redis refused this for the dashboard's user: {redact_urls(str(exc))}"
         else:
             status, heading = 500, "Internal error"
             message = f"internal error ({type(exc).__name__}): {redact_urls(str(exc))}"

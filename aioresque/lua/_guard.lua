@@ -61,7 +61,9 @@ local MAX_MS = 253402300799999         -- the last millisecond of year 9999
 local MAX_STEPS = 1000000              -- most steps (or inputs) one workflow record may name
 
 local function valid_id(s)
-  return type(s) == 'string' and #s <= 200 and string.find(s, '^[A-Za-z0-9_.:@+=%-]+$') ~= nil
+  -- '.' and '..' are refused as in _names.py: a URL path cannot address them.
+  return type(s) == 'string' and #s <= 200 and s ~= '.' and s ~= '..'
+    and string.find(s, '^[A-Za-z0-9_.:@+=%-]+$') ~= nil
 end
 
 -- NaN fails every comparison and infinities fail the bounds.
