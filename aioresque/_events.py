@@ -130,6 +130,31 @@ def _when(ms: int) -> datetime:
     return at
 
 
+class _Outage:
+    """How long a follower has not reached Redis; it gives up after :data:`RECONNECT_FOR` seconds."""
+
+    __slots__ = ("since",)
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    @property
+    def active(self) -> bool:
+        """True between a failed read and the next successful one."""
+        return self.since is not None
+
+    async def wait_or_raise(self, exc: ConnectionLost) -> None:
+        """Wait a little before the next try, or raise ``exc`` once the outage lasted too long."""
+        self.since = self.since or time.monotonic()
+        if time.monotonic() - self.since > RECONNECT_FOR:
+            raise exc
+        await anyio.sleep(0.5)
+
+    def clear(self) -> None:
+        """Redis answered again."""
+        self.since = None
+
+
 async def _follow(queue: Queue, job_id: str) -> tuple[str, bytes | str, bytes | str]:
     k = queue.keys
     async with translate():
@@ -234,18 +259,15 @@ async def job_events(job: Job[Any]) -> AsyncIterator[JobEvent]:
         if progress is not None:
             yield JobEvent("progress", job.id, started, progress)
     checked = time.monotonic()
-    failing_since: float | None = None
+    outage = _Outage()
     while True:
         try:
             entries = await _read(queue, last)
-            if failing_since is not None:  # back after an outage: the flag may be gone with Redis's data
-                failing_since = None
+            if outage.active:  # back after an outage: the flag may be gone with Redis's data
+                outage.clear()
                 await _follow(queue, job.id)
-        except ConnectionLost:
-            failing_since = failing_since or time.monotonic()
-            if time.monotonic() - failing_since > RECONNECT_FOR:
-                raise
-            await anyio.sleep(0.5)
+        except ConnectionLost as exc:
+            await outage.wait_or_raise(exc)
             continue
         for entry_id, event in entries:
             last = entry_id
@@ -280,19 +302,16 @@ async def queue_events(queue: Queue) -> AsyncIterator[JobEvent]:
     """
     last, _, _ = await _follow(queue, "")
     renewed = time.monotonic()
-    failing_since: float | None = None
+    outage = _Outage()
     while True:
         try:
-            if time.monotonic() - renewed > RENEW_EVERY or failing_since is not None:
+            if time.monotonic() - renewed > RENEW_EVERY or outage.active:
                 await _renew(queue)
                 renewed = time.monotonic()
             entries = await _read(queue, last)
-            failing_since = None
-        except ConnectionLost:
-            failing_since = failing_since or time.monotonic()
-            if time.monotonic() - failing_since > RECONNECT_FOR:
-                raise
-            await anyio.sleep(0.5)
+            outage.clear()
+        except ConnectionLost as exc:
+            await outage.wait_or_raise(exc)
             continue
         for entry_id, event in entries:
             last = entry_id

@@ -218,6 +218,10 @@ class _Views:
         # known_queues leaves out registry members that break the name rule.
         return await self.queue.known_queues()
 
+    def _bad_job_path(self, request: Request, queue_name: str, job_id: str) -> Response | None:
+        """The 400 answer when a job page's path names an invalid queue or job id, else None."""
+        return self._bad_name(request, queue_name, "queue name") or self._bad_name(request, job_id, "job id")
+
     def _bad_name(self, request: Request, value: str, kind: NameKind) -> Response | None:
         """A 400 page stating the name rule when ``value`` (from a path or form) breaks it."""
         try:
@@ -378,9 +382,7 @@ class _Views:
         if (denied := await self._guard(request)) is not None:
             return denied
         name, job_id = request.path_params["queue"], request.path_params["job_id"]
-        if (
-            bad := self._bad_name(request, name, "queue name") or self._bad_name(request, job_id, "job id")
-        ) is not None:
+        if (bad := self._bad_job_path(request, name, job_id)) is not None:
             return bad
         try:
             info = await self._sibling(name).job(job_id).info()
@@ -393,9 +395,7 @@ class _Views:
         if (denied := await self._guard(request)) is not None:
             return denied
         name, job_id = request.path_params["queue"], request.path_params["job_id"]
-        if (
-            bad := self._bad_name(request, name, "queue name") or self._bad_name(request, job_id, "job id")
-        ) is not None:
+        if (bad := self._bad_job_path(request, name, job_id)) is not None:
             return bad
         job = self._sibling(name).job(job_id)
         if await job.status() is JobStatus.NOT_FOUND:
