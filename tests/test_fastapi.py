@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import anyio
+import httpx
 import pytest
 from fastapi import FastAPI
 from starlette.requests import Request
