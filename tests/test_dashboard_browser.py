@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -123,6 +123,11 @@ def _fresh(driver: WebDriver, action: Callable[[], Any]) -> Any:
         try:
             return action()
         except StaleElementReferenceException:
+            time.sleep(0.05)
+        except WebDriverException as exc:
+            # Chromium's other word for a replaced element, when it goes between find and read.
+            if "does not belong to the document" not in str(exc):
+                raise
             time.sleep(0.05)
     return action()
 
